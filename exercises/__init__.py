@@ -1,0 +1,2 @@
+"""Course content that ships with the grader, one package per course (kept apart from the
+harness in ``grader/`` so another course can sit beside it, or come as its own plugin)."""

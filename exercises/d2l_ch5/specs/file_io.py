@@ -1,0 +1,100 @@
+"""5.5 File I/O. Paths are chosen by the grader inside a private scratch directory. Files that
+must be safetensors are read back by the grader itself, which never unpickles anything a
+submission wrote."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from grader import hookspec
+
+SECTION = "file_io"
+TITLE = "5.5 File I/O"
+
+
+@hookspec(firstresult=True)
+def save_tensors(tensors: dict[str, torch.Tensor], path: str) -> None:
+    """Write the ``dict[str, Tensor]`` ``tensors`` to ``path`` as a safetensors file.
+
+    Graded: the file is valid safetensors with the same keys, dtypes, shapes and values
+    (several dtypes, a 0-dim and an empty tensor among them).
+    """
+
+
+@hookspec(firstresult=True)
+def load_tensors(path: str) -> dict[str, torch.Tensor]:
+    """Read a safetensors file back into a ``dict[str, Tensor]``: same keys, dtypes, shapes and
+    values.
+
+    Graded on a file the grader wrote.
+    """
+
+
+@hookspec(firstresult=True)
+def save_params(net: nn.Module, path: str) -> None:
+    """Write ``net``'s parameters and persistent buffers to ``path`` as safetensors. Must work
+    with tied parameters (``safetensors.torch.save_file`` refuses tensors sharing memory;
+    ``safetensors.torch.save_model`` handles them).
+
+    Graded with nets the grader builds (an MLP, the shared-layer net, a net with a buffer): the
+    file holds every parameter and buffer (one name per tie is enough) with its value.
+    """
+
+
+@hookspec(firstresult=True)
+def load_params(net: nn.Module, path: str) -> None:
+    """Load such a file into a freshly built ``net`` of the same architecture, in place: its
+    outputs then equal the saved net's, and ties survive. Files the grader writes use
+    ``safetensors.torch.save_model``'s layout (one name per tie).
+
+    Graded on files written by the grader and by your own ``save_params``.
+    """
+
+
+@hookspec(firstresult=True)
+def reuse_first_two_layers(old: nn.Module, new: nn.Module) -> nn.Module:
+    """Exercise 5.5.2: copy (never alias) the parameters of the first two ``nn.Linear`` layers of
+    ``old``, in module order, into the first two ``nn.Linear`` layers of ``new``; leave the
+    rest of ``new`` unchanged; return ``new``.
+
+    Graded: copied values, untouched rest, no shared storage (changing ``old`` later must not
+    change ``new``), the returned object is ``new``.
+    """
+
+
+@hookspec(firstresult=True)
+def save_model_file(net: nn.Module, path: str) -> None:
+    """Exercise 5.5.3: save architecture and parameters together in one file at ``path``.
+
+    A registry of your own architectures plus safetensors, TorchScript, or a config plus
+    weights are all fine, as long as ``load_model_file`` can rebuild the module from the file
+    alone, in another process.
+    """
+
+
+@hookspec(firstresult=True)
+def load_model_file(path: str) -> nn.Module:
+    """Rebuild the module saved by ``save_model_file`` from that file alone, in a fresh process:
+    its outputs equal the original's.
+
+    Graded with the modules built by your own ``mlp()`` and ``fixed_hidden_mlp()`` (its
+    ``rand_weight`` must survive); not gradable without those two hooks.
+    """
+
+
+@hookspec(firstresult=True)
+def save_checkpoint(net: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, path: str) -> None:
+    """Exercise 5.5.1: save what is needed to resume training: the net's state, the optimizer's
+    state (momentum buffers included) and ``epoch``.
+    """
+
+
+@hookspec(firstresult=True)
+def load_checkpoint(path: str, net: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Restore ``net`` and ``optimizer`` in place from such a checkpoint and return ``epoch``.
+
+    Graded by resume equivalence: k steps, checkpoint, restore into a fresh net and optimizer,
+    m more steps, equals k + m uninterrupted steps (SGD with momentum, so the optimizer's state
+    matters).
+    """

@@ -1,0 +1,363 @@
+"""The check author kit: what a check module imports, and the fixtures it can ask for.
+
+Checks are plain pytest functions run in the trusted process. A check belongs to the hook named
+by its ``hook`` parameter (or ``@pytest.mark.hook("name")``); its id is
+``hook/<function name without test_>[<other params>]``.
+
+Fixtures (provided by the grader's pytest plugin):
+
+``sub``
+    ``SubmissionView``: ask the worker to call a hook (``sub.call``), to build and run a module
+    (``sub.module``), for list-storage facts (``sub.facts``), files (``sub.read_file``), or a
+    fresh worker (``sub.fresh()``).
+``ref``
+    The reference: ``ref.mlp()``, ``ref.my_linear(in_units=3, units=2)``.
+``device``
+    ``"cpu"``, then each ``"cuda:i"``; the CUDA cell is skipped when there is no CUDA device.
+``seed``
+    The run's seed. ``rng`` is a ``torch.Generator`` for this check; ``make_rng(*keys)`` gives
+    the same stream to every check using the same keys (so they can share one observation).
+``tolerance``
+    ``tolerance(dtype, device) -> (rtol, atol)``, after plugins' ``grader_tolerance``.
+``cache``
+    ``cache(key, fn)``: compute once per run (reference observations are reused across
+    submissions of a batch).
+
+Fail with ``fail(message, hint=...)`` (or a plain ``assert``); the message is shown to the
+student and must never contain expected values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, NoReturn, Sequence
+
+import torch
+from torch import nn
+
+from .trusted.compare import default_tolerance, mismatch, same_values
+from .trusted.discovery import exception_text
+from .trusted.failures import CheckFailed, derive_seed
+from .trusted.probes import (
+    Arch,
+    ArchList,
+    CallResult,
+    Factory,
+    Handle,
+    ModuleObservation,
+    ModuleSummary,
+    Run,
+    Scratch,
+    SubmissionView,
+    TensorOut,
+)
+from .trusted.submission import HookUnavailable, SubmissionRaised
+from .trusted.workers import WorkerFailure
+from .worker import arch
+
+__all__ = [
+    "Arch", "ArchList", "CallResult", "CheckFailed", "Factory", "Handle", "HookUnavailable",
+    "ModuleCase", "ModuleObservation", "derive_seed", "ModuleSummary", "Run", "Scratch", "SubmissionRaised",
+    "SubmissionView", "TensorOut", "WorkerFailure", "arch", "default_tolerance", "expect",
+    "expect_gradients", "expect_module", "expect_outputs", "expect_structure", "fail",
+    "gradcheck", "mismatch", "module_case", "same_values", "seeded", "short",
+]
+
+
+def fail(message: str, hint: str | None = None) -> NoReturn:
+    raise CheckFailed(message, hint)
+
+
+def expect(condition: Any, message: str, hint: str | None = None) -> None:
+    if not condition:
+        fail(message, hint)
+
+
+def short(names: Sequence[str], n: int = 4) -> str:
+    names = [f"`{x}`" for x in names]
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Run the block with torch's global RNG seeded, leaving the outer state untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+# -- module cases: the reference side of a module check -----------------------------------------
+
+
+@dataclass
+class ModuleCase:
+    """The reference's side of a module check: its parameters (to transplant), the inputs and
+    upstream gradients, and what the reference computed from them."""
+
+    hook: str
+    device: str
+    args: dict
+    state: dict[str, torch.Tensor]
+    inputs: list[list[torch.Tensor]]
+    grad_outputs: list[torch.Tensor | None]
+    outputs: list[Any]
+    input_grads: list[list[torch.Tensor | None]]
+    param_grads: list[dict[str, torch.Tensor | None]]
+    shapes: dict[str, tuple[int, ...]]
+    num_params: int
+    buffers: dict[str, tuple[int, ...]]
+    warmup: list[torch.Tensor] = field(default_factory=list)
+    grads: bool = True
+
+    def observe(self, sub: SubmissionView, **kw: Any) -> ModuleObservation:
+        return sub.module(
+            self.hook,
+            args=self.args,
+            state=self.state,
+            inputs=self.inputs,
+            grad_outputs=self.grad_outputs,
+            device=self.device,
+            grads=self.grads,
+            warmup=self.warmup,
+            **kw,
+        )
+
+
+def module_case(
+    hook: str,
+    build: Callable[[], nn.Module],
+    inputs: Sequence[Sequence[torch.Tensor]],
+    *,
+    seed: int,
+    device: str = "cpu",
+    args: dict | None = None,
+    grads: bool = True,
+    warmup: Sequence[torch.Tensor] = (),
+) -> ModuleCase:
+    """Build the reference with ``build()`` under ``seed``, run it on ``device`` for each input
+    (and a seeded upstream gradient), and record everything a check compares against."""
+    with seeded(seed):
+        net = build()
+        if warmup:
+            with torch.no_grad():
+                for x in warmup:
+                    net(x)
+        state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        shapes = {n: tuple(p.shape) for n, p in net.named_parameters()}
+        buffers = {n: tuple(b.shape) for n, b in net.named_buffers()}
+        num = sum(p.numel() for p in net.parameters())
+        net = net.to(device)
+        gen = torch.Generator().manual_seed(seed + 1)
+        outputs, in_grads, p_grads, g_outs = [], [], [], []
+        for x in inputs:
+            xs = [t.detach().clone().to(device) for t in x]
+            if grads:
+                xs = [t.requires_grad_(True) if t.is_floating_point() or t.is_complex() else t for t in xs]
+            for p in net.parameters():
+                p.grad = None
+            y = net(*xs)
+            outputs.append(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+            g = None
+            if grads and isinstance(y, torch.Tensor) and y.grad_fn is not None:
+                if y.is_complex():
+                    g = torch.complex(torch.randn(y.shape, generator=gen), torch.randn(y.shape, generator=gen)).to(y.dtype)
+                else:
+                    g = torch.randn(y.shape, generator=gen, dtype=y.dtype)
+                y.backward(g.to(device))
+            g_outs.append(g)
+            in_grads.append([t.grad.detach().cpu() if isinstance(t, torch.Tensor) and t.grad is not None else None for t in xs])
+            p_grads.append({n: (p.grad.detach().cpu() if p.grad is not None else None) for n, p in net.named_parameters()})
+    return ModuleCase(
+        hook=hook,
+        device=device,
+        args=dict(args or {}),
+        state=state,
+        inputs=[[t.detach().cpu() for t in x] for x in inputs],
+        grad_outputs=g_outs,
+        outputs=outputs,
+        input_grads=in_grads,
+        param_grads=p_grads,
+        shapes=shapes,
+        num_params=num,
+        buffers=buffers,
+        warmup=list(warmup),
+        grads=grads,
+    )
+
+
+# -- expectations -------------------------------------------------------------------------------
+
+DATA_HINT = "`.data` or `.detach()` in the forward cuts autograd: use the Parameter itself"
+LIST_HINT = "modules in a plain Python list are invisible to torch: use nn.ModuleList or add_module"
+BUFFER_HINT = "register constant tensors with `self.register_buffer(...)` so `.to(device)` moves them"
+
+
+def _call_text(hook: str, case: ModuleCase | None) -> str:
+    return f"`{hook}(...)`" if case and case.args else f"`{hook}()`"
+
+
+def expect_module(obs: ModuleObservation, case: ModuleCase | None = None) -> ModuleObservation:
+    """The hook returned an nn.Module whose parameters took the reference's values by name."""
+    hook = obs.hook
+    if obs.not_module is not None:
+        fail(f"{_call_text(hook, case)} returned a {obs.not_module['type']}, not an nn.Module")
+    if obs.warmup_error:
+        fail(f"the first forward (which initializes lazy layers) raised {exception_text(obs.warmup_error)}")
+    t = obs.transplant
+    if t is not None and not t.get("done"):
+        parts = []
+        missing = [str(x) for x in t.get("missing", [])]
+        unexpected = [str(x) for x in t.get("unexpected", [])]
+        if missing:
+            parts.append(f"missing {short(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {short(unexpected)}")
+        for s in t.get("shapes", [])[:3]:
+            parts.append(f"`{s.get('name')}` has shape {tuple(s.get('found', []))}, expected {tuple(s.get('expected', []))}")
+        names = list(case.state) if case else []
+        hint = None
+        if missing and any(x.startswith(tuple(f"{i}." for i in range(10))) for x in missing) and not unexpected:
+            hint = LIST_HINT
+        expected = f" (the contract's names: {short(names, 6)})" if names and (missing or unexpected) else ""
+        fail("parameter names or shapes differ from the contract: " + "; ".join(parts) + expected, hint)
+    if obs.stray:
+        s = obs.stray[0]
+        fail(
+            f"tensor `{s.get('name')}` stays on {s.get('device')} after `.to({case.device if case else '?'})`",
+            BUFFER_HINT,
+        )
+    if obs.device_error:
+        fail(f"moving the module with `.to(...)` raised {exception_text(obs.device_error)}")
+    return obs
+
+
+def _batch(case: ModuleCase, i: int) -> str:
+    shapes = [tuple(t.shape) for t in case.inputs[i]]
+    return "input of shape " + ", ".join(str(s) for s in shapes)
+
+
+def expect_outputs(obs: ModuleObservation, case: ModuleCase, tolerance: Callable[[torch.dtype, str], tuple[float, float]], hint: str | None = None) -> None:
+    """Each run's output equals the reference's (type, shape, dtype, device, values)."""
+    expect_module(obs, case)
+    for i, run in enumerate(obs.runs):
+        if run.error:
+            hint_ = BUFFER_HINT if "device" in str(run.error.get("message", "")) and case.device != "cpu" else hint
+            fail(f"the forward raised {exception_text(run.error)} for {_batch(case, i)}", hint_)
+        expected = case.outputs[i]
+        y = run.y
+        if not isinstance(y, TensorOut):
+            fail(f"the forward returned {type(y).__name__} for {_batch(case, i)}, expected a tensor")
+        if _norm(y.device) != _norm(case.device):
+            fail(f"the output is on {y.device}, expected {case.device} (the input's device)", BUFFER_HINT)
+        rtol, atol = tolerance(expected.dtype, case.device)
+        problem = mismatch(y.value, expected, rtol, atol, what=f"the output for {_batch(case, i)}")
+        if problem:
+            fail(problem, hint)
+    if len(obs.runs) != len(case.outputs):
+        fail("not every input was run")
+
+
+def _norm(device: str) -> str:
+    return "cuda:0" if device == "cuda" else device
+
+
+def expect_gradients(obs: ModuleObservation, case: ModuleCase, tolerance: Callable[[torch.dtype, str], tuple[float, float]], hint: str | None = None) -> None:
+    """After a backward with the same upstream gradient, the input's and every parameter's
+    gradient equal the reference's; a missing gradient is named."""
+    expect_module(obs, case)
+    for i, run in enumerate(obs.runs):
+        if run.error:
+            fail(f"the forward raised {exception_text(run.error)} for {_batch(case, i)}")
+        if run.backward_error:
+            fail(f"backward failed for {_batch(case, i)}: {run.backward_error}", DATA_HINT)
+        for name, expected in case.param_grads[i].items():
+            if expected is None:
+                continue
+            if name not in run.grads:
+                fail(f"parameter `{name}` is not registered in the module")
+            got = run.grads[name]
+            if got is None:
+                fail(f"parameter `{name}` received no gradient", DATA_HINT)
+            rtol, atol = tolerance(expected.dtype, case.device)
+            problem = mismatch(got, expected, rtol, atol, what=f"the gradient of `{name}` ({_batch(case, i)})")
+            if problem:
+                fail(problem, hint)
+        for j, expected in enumerate(case.input_grads[i]):
+            if expected is None:
+                continue
+            got = run.dx[j] if j < len(run.dx) else None
+            if got is None:
+                fail(f"no gradient reached the input ({_batch(case, i)})", DATA_HINT)
+            rtol, atol = tolerance(expected.dtype, case.device)
+            problem = mismatch(got, expected, rtol, atol, what=f"the input's gradient ({_batch(case, i)})")
+            if problem:
+                fail(problem, hint)
+
+
+def expect_structure(obs: ModuleObservation, case: ModuleCase) -> None:
+    """Parameters registered under the contract's names and shapes, counted once each; no
+    modules hidden in plain containers; nothing lazy left after a forward."""
+    expect_module(obs, case)
+    after = obs.after
+    if after is None:
+        fail("the module could not be described")
+    if after.errors:
+        fail(f"the module is broken: {after.errors[0]}")
+    if after.hidden_modules:
+        h = after.hidden_modules[0]
+        fail(f"submodule `{h.get('name')}` ({h.get('type')}) is kept in a plain container, so torch does not register it", LIST_HINT)
+    if after.lazy:
+        fail("some parameters are still uninitialized (lazy) after a forward")
+    got = {k: v for k, v in after.shapes().items()}
+    want = {k: tuple(v) for k, v in case.shapes.items()}
+    missing = [n for n in want if n not in got]
+    extra = [n for n in got if n not in want]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {short(missing)}")
+        if extra:
+            parts.append(f"unexpected {short(extra)}")
+        fail("parameters differ from the contract: " + "; ".join(parts))
+    for n, shape in want.items():
+        if got[n] != shape:
+            fail(f"parameter `{n}` has shape {got[n]}, expected {shape}")
+    if after.num_params != case.num_params:
+        fail(f"the module has {after.num_params} parameters, expected {case.num_params}")
+
+
+# -- gradcheck across the boundary --------------------------------------------------------------
+
+
+def gradcheck(sub: SubmissionView, hook: str, handle: int, inputs: Sequence[torch.Tensor], params: dict[str, torch.Tensor], *, fast_mode: bool = True) -> None:
+    """``torch.autograd.gradcheck`` run here, in float64, on a module kept in the worker.
+
+    The function under test lives in the worker: forward values and vector-Jacobian products
+    cross the boundary; the finite differences and the comparison are computed here."""
+    names = list(params)
+    k = len(inputs)
+
+    class Remote(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *args):
+            ctx.save_for_backward(*args)
+            y, _ = sub.apply(handle, list(args[:k]), dict(zip(names, args[k:])), None, hook)
+            if not isinstance(y, torch.Tensor):
+                fail(f"the forward returned {type(y).__name__}, expected a tensor")
+            return y.to(torch.complex128 if y.is_complex() else torch.float64)
+
+        @staticmethod
+        def backward(ctx, g):
+            args = ctx.saved_tensors
+            _, grads = sub.apply(handle, list(args[:k]), dict(zip(names, args[k:])), g, hook)
+            if len(grads) != len(args):
+                fail("the backward returned the wrong number of gradients")
+            return tuple(torch.zeros_like(a) if gr is None else gr.to(a.dtype) for gr, a in zip(grads, args))
+
+    args = tuple(t.detach().to(torch.float64).requires_grad_(True) for t in list(inputs) + [params[n] for n in names])
+    try:
+        torch.autograd.gradcheck(Remote.apply, args, fast_mode=fast_mode, check_undefined_grad=False, atol=1e-5, rtol=1e-3)
+    except torch.autograd.gradcheck.GradcheckError as e:
+        first = str(e).strip().splitlines()[0]
+        fail(f"gradcheck in float64 failed: {first.rstrip(',')}", "the backward pass does not match finite differences of the forward")

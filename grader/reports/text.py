@@ -1,0 +1,66 @@
+"""``--format text`` (the default): a per-section table, then each failure with its message and
+hint. Colour only when writing to a terminal."""
+
+from __future__ import annotations
+
+from . import ReportFormat, ReportOptions
+
+COLORS = {"passed": "32", "failed": "31", "error": "35", "not_attempted": "33", "skipped": "36"}
+LABELS = {"passed": "passed", "failed": "FAILED", "error": "ERROR", "not_attempted": "not attempted", "skipped": "skipped"}
+
+
+def _pts(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def render(result: dict, options: ReportOptions) -> str:
+    def paint(text: str, status: str) -> str:
+        return f"\x1b[{COLORS[status]}m{text}\x1b[0m" if options.color and status in COLORS else text
+
+    lines = [f"grader: {result['submission']}"]
+    sandbox = result.get("sandbox", {})
+    lines.append(
+        f"seed {result['seed']} · devices {', '.join(result.get('devices', []))} · sandbox {sandbox.get('level', '?')}"
+    )
+    for w in result.get("warnings", []):
+        lines.append(paint(f"warning: {w}", "not_attempted"))
+    sections = result.get("sections", {})
+    by_section: dict[str, list[tuple[str, dict]]] = {}
+    for name, h in result["hooks"].items():
+        by_section.setdefault(h["section"], []).append((name, h))
+    width = max([len(n) for n in result["hooks"]] + [10])
+    for sid, hooks in by_section.items():
+        got = sum(h["score"] for _, h in hooks)
+        mx = sum(h["max_score"] for _, h in hooks)
+        lines.append("")
+        lines.append(f"{sections.get(sid, sid)}  ({_pts(got)}/{_pts(mx)})")
+        for name, h in hooks:
+            label = LABELS.get(h["status"], h["status"])
+            lines.append(f"  {name:<{width}}  {paint(f'{label:<13}', h['status'])}  {_pts(h['score']):>5}/{_pts(h['max_score']):<5}")
+    failures = []
+    for name, h in result["hooks"].items():
+        if h["status"] in ("failed", "error"):
+            shown = [c for c in h["checks"] if c["status"] in ("failed", "error") and not c.get("not_attempted")]
+            if h["status"] == "error" or not shown:
+                failures.append((name, h["status"], h["message"], None))
+                continue
+            for c in shown:
+                failures.append((c["id"], c["status"], c["message"], c.get("hint")))
+    if failures:
+        lines.append("")
+        lines.append("What did not pass:")
+        for cid, status, message, hint in failures:
+            lines.append(f"  {paint(cid, status)}: {message}")
+            if hint:
+                lines.append(f"      hint: {hint}")
+    total, mx = result["score"], result["max_score"]
+    pct = 100.0 * total / mx if mx else 0.0
+    lines.append("")
+    lines.append(f"Score: {_pts(total)}/{_pts(mx)} ({pct:.1f}%)")
+    if result.get("grading_error"):
+        lines.append(paint(f"grading error: {result['grading_error']}", "error"))
+    return "\n".join(lines) + "\n"
+
+
+def grader_report_formats() -> list[ReportFormat]:
+    return [ReportFormat("text", "a table per section, then each failure with its message and hint", render, ".txt")]

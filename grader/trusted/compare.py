@@ -1,0 +1,103 @@
+"""Tensor comparison for verdicts, with messages that say what differed and where.
+
+The verdict is ``torch.testing.assert_close``'s (strict type, shape, dtype; the
+``|actual - expected| <= atol + rtol * |expected|`` rule; per-dtype default tolerances). The
+message is ours, because assert_close's can print an expected scalar: ours gives counts,
+greatest errors and their index, never an expected value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# assert_close's defaults (torch/testing/_comparison.py), used when no plugin overrides them.
+DEFAULT_TOLERANCES = {
+    torch.float16: (1e-3, 1e-5),
+    torch.bfloat16: (1.6e-2, 1e-5),
+    torch.float32: (1.3e-6, 1e-5),
+    torch.float64: (1e-7, 1e-7),
+    torch.complex64: (1.3e-6, 1e-5),
+    torch.complex128: (1e-7, 1e-7),
+}
+
+
+def default_tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    return DEFAULT_TOLERANCES.get(dtype, (0.0, 0.0))
+
+
+# On CUDA the submission and the reference run on the same device with the same flags (TF32
+# off: float32 matmuls at "highest" precision), but kernels may still sum in another order.
+CUDA_TOLERANCES = {
+    torch.float32: (1e-5, 1e-5),
+    torch.complex64: (1e-5, 1e-5),
+}
+
+
+def device_tolerance(dtype: torch.dtype, device: str) -> tuple[float, float]:
+    if device.startswith("cuda") and dtype in CUDA_TOLERANCES:
+        return CUDA_TOLERANCES[dtype]
+    return default_tolerance(dtype)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _index(flat: int, shape: torch.Size) -> str:
+    if len(shape) == 0:
+        return "()"
+    idx = []
+    for dim in reversed(shape):
+        idx.append(flat % dim)
+        flat //= dim
+    return "(" + ", ".join(str(i) for i in reversed(idx)) + ")"
+
+
+def mismatch(actual: object, expected: torch.Tensor, rtol: float | None = None, atol: float | None = None, what: str = "the output") -> str | None:
+    """None when ``actual`` matches ``expected``; otherwise a message for the student."""
+    if not isinstance(actual, torch.Tensor):
+        return f"{what} should be a tensor, got {type(actual).__name__}"
+    if actual.shape != expected.shape:
+        return f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
+    if actual.dtype != expected.dtype:
+        return f"{what} has dtype {str(actual.dtype).removeprefix('torch.')}, expected {str(expected.dtype).removeprefix('torch.')}"
+    if rtol is None or atol is None:
+        rtol, atol = default_tolerance(expected.dtype)
+    a = actual.detach().cpu()
+    e = expected.detach().cpu()
+    try:
+        torch.testing.assert_close(a, e, rtol=rtol, atol=atol, allow_subclasses=False, equal_nan=False)
+        return None
+    except AssertionError:
+        pass
+    if a.numel() == 0:
+        return f"{what} differs"
+    if a.is_complex() or e.is_complex():
+        a, e = torch.view_as_real(a.to(torch.complex128)), torch.view_as_real(e.to(torch.complex128))
+    a64, e64 = a.to(torch.float64), e.to(torch.float64)
+    finite_a = torch.isfinite(a64)
+    if not bool(finite_a.all()) and bool(torch.isfinite(e64).all()):
+        bad = int((~finite_a).sum())
+        first = _index(int((~finite_a).flatten().nonzero()[0]), a64.shape)
+        return f"{what} has {bad} non-finite value(s) (NaN or inf), the first at index {first}"
+    diff = (a64 - e64).abs()
+    diff = torch.where(torch.isnan(diff), torch.full_like(diff, math.inf), diff)
+    allowed = atol + rtol * e64.abs()
+    bad = diff > allowed
+    n_bad = int(bad.sum())
+    worst = int(diff.flatten().argmax())
+    rel = diff / e64.abs().clamp_min(1e-300)
+    worst_rel = int(torch.where(bad, rel, torch.zeros_like(rel)).flatten().argmax())
+    shape = a64.shape
+    return (
+        f"{what} differs in {n_bad} of {a64.numel()} elements: "
+        f"greatest absolute difference {_fmt(float(diff.flatten()[worst]))} at index {_index(worst, shape)}, "
+        f"greatest relative difference {_fmt(float(rel.flatten()[worst_rel]))} at index {_index(worst_rel, shape)} "
+        f"(allowed: {_fmt(atol)} + {_fmt(rtol)}·|expected|)"
+    )
+
+
+def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a.cpu(), b.cpu()))

@@ -1,0 +1,153 @@
+"""The loaded course: sections and their hooks, the reference, and the check files.
+
+Built from the harness plugins' ``grader_exercises``, ``grader_reference`` and ``grader_checks``.
+The reference lives on its own plugin manager that knows only exercise hookspecs, so a helper
+function in some check plugin can never be mistaken for an implementation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from .. import PROJECT
+from ..plugins import PluginError
+
+
+@dataclass
+class HookSpec:
+    name: str
+    section: str
+    argnames: list[str]
+    doc: str
+    signature: str
+    function: Any
+
+    @property
+    def summary(self) -> str:
+        return (self.doc.strip().splitlines() or [""])[0]
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    module: ModuleType
+    hooks: list[HookSpec] = field(default_factory=list)
+
+
+class ExercisePluginManager(pluggy.PluginManager):
+    """Exercise hooks are found by name, marked or not (the reference and submissions alike)."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str):
+        if name.startswith("_") or not hasattr(self.hook, name):
+            return None
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None:
+            return opts
+        try:
+            value = getattr(plugin, name)
+        except Exception:
+            return None
+        return {} if callable(value) else None
+
+
+class Reference:
+    """Calls the reference implementation: ``ref.mlp()``, ``ref.my_linear(in_units=3, units=2)``."""
+
+    def __init__(self, pm: ExercisePluginManager, hooks: dict[str, HookSpec]):
+        self._pm, self._hooks = pm, hooks
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or name not in self._hooks:
+            raise AttributeError(name)
+        caller = getattr(self._pm.hook, name)
+        if not caller.get_hookimpls():
+            raise AttributeError(f"no reference implementation of `{name}`")
+        spec = self._hooks[name]
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            kwargs.update(zip(spec.argnames, args))
+            return caller(**kwargs)
+
+        return call
+
+    def implements(self, name: str) -> bool:
+        return name in self._hooks and bool(getattr(self._pm.hook, name).get_hookimpls())
+
+
+@dataclass
+class Course:
+    sections: list[Section]
+    hooks: dict[str, HookSpec]
+    reference: Reference
+    check_files: list[Path]
+
+    def hook_args(self) -> dict[str, list[str]]:
+        return {name: list(spec.argnames) for name, spec in self.hooks.items()}
+
+    def section_of(self, hook: str) -> str:
+        return self.hooks[hook].section
+
+
+def _spec_functions(module: ModuleType) -> list[Any]:
+    out = []
+    for name, value in vars(module).items():
+        if callable(value) and getattr(value, f"{PROJECT}_spec", None) is not None:
+            out.append(value)
+    # Source order, so tables and starters follow the book.
+    return sorted(out, key=lambda f: inspect.getsourcelines(f)[1] if inspect.isfunction(f) else 0)
+
+
+def load_course(pm: pluggy.PluginManager) -> Course:
+    sections: list[Section] = []
+    hooks: dict[str, HookSpec] = {}
+    epm = ExercisePluginManager(PROJECT)
+    for modules in pm.hook.grader_exercises():
+        for module in modules or []:
+            sid = getattr(module, "SECTION", None)
+            if not sid:
+                raise PluginError(f"exercise module {module.__name__} has no SECTION")
+            section = Section(sid, getattr(module, "TITLE", sid), module)
+            for fn in _spec_functions(module):
+                name = fn.__name__
+                if name in hooks:
+                    raise PluginError(f"hook `{name}` is declared twice ({hooks[name].section} and {sid})")
+                sig = inspect.signature(fn)
+                if any(p.default is not p.empty for p in sig.parameters.values()):
+                    raise PluginError(f"hookspec `{name}` has default argument values; pluggy 1.6 and 1.7 disagree on them")
+                spec = HookSpec(
+                    name=name,
+                    section=sid,
+                    argnames=list(sig.parameters),
+                    doc=inspect.getdoc(fn) or "",
+                    signature=f"{name}{sig}",
+                    function=fn,
+                )
+                hooks[name] = spec
+                section.hooks.append(spec)
+            sections.append(section)
+            epm.add_hookspecs(module)
+    for modules in pm.hook.grader_reference():
+        for module in modules or []:
+            try:
+                epm.register(module, name=f"reference:{module.__name__}")
+            except pluggy.PluginValidationError as e:
+                raise PluginError(str(e)) from e
+            except ValueError:
+                pass  # already registered
+    check_files: list[Path] = []
+    for items in pm.hook.grader_checks():
+        for item in items or []:
+            path = Path(item.__file__) if isinstance(item, ModuleType) else Path(item)
+            path = path.resolve()
+            if not path.is_file():
+                raise PluginError(f"check module not found: {path}")
+            if path not in check_files:
+                check_files.append(path)
+    return Course(sections, hooks, Reference(epm, hooks), check_files)

@@ -1,0 +1,70 @@
+"""Which checks exist, per hook, with their points and what they verify (``grader list``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from .course import Course
+from .pytest_plugin import CheckOutcome, GradingPlugin, RunContext, device_cells
+from .runner import PYTEST_ARGS
+
+
+class _Collector(GradingPlugin):
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        super().pytest_generate_tests(metafunc)
+
+    def pytest_collection_modifyitems(self, session, config, items) -> None:
+        for item in items:
+            meta = self._describe(item)
+            if meta is not None:
+                self.meta[item.nodeid] = meta
+        items[:] = []
+
+
+def collect_checks(course: Course) -> tuple[list[CheckOutcome], list[str]]:
+    ctx = RunContext(course=course, view=None, seed=0, cuda_devices=[], tolerance=lambda *a: (0.0, 0.0))  # type: ignore[arg-type]
+    plugin = _Collector(ctx)
+    with tempfile.TemporaryDirectory(prefix="grader-pytest-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        try:
+            pytest.main([*PYTEST_ARGS, "--rootdir", tmp, "-c", str(ini), *map(str, course.check_files)], plugins=[plugin])
+        finally:
+            if old is None:
+                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+            else:
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
+    return list(plugin.meta.values()), plugin.internal_errors
+
+
+def check_inventory(course: Course, pm) -> dict[str, list[dict]]:
+    """hook -> [{"key", "points", "doc", "cells"}], points as a run would award them."""
+    metas, _ = collect_checks(course)
+    by_key: dict[str, dict] = {}
+    for m in metas:
+        entry = by_key.setdefault(m.key, {"hook": m.hook, "key": m.key, "weight": m.weight, "doc": m.doc, "cells": []})
+        if m.cell is not None:
+            entry["cells"].append(m.cell)
+    out: dict[str, list[dict]] = {}
+    for entry in by_key.values():
+        out.setdefault(entry["hook"], []).append(entry)
+    for hook, entries in out.items():
+        weights = []
+        for e in entries:
+            w = pm.hook.grader_points(hook=hook, check=e["key"].split("/", 1)[1])
+            weights.append(float(w if w is not None else (e["weight"] if e["weight"] is not None else 1.0)))
+        total = pm.hook.grader_points(hook=hook, check=None)
+        if total is not None and sum(weights):
+            weights = [w * float(total) / sum(weights) for w in weights]
+        for e, w in zip(entries, weights):
+            e["points"] = round(w, 4)
+    return out
+
+
+__all__ = ["collect_checks", "check_inventory", "device_cells"]

@@ -1,0 +1,260 @@
+"""The pytest plugin that runs checks: fixtures, device cells, hook attribution, outcomes.
+
+Registered as an object plugin on an in-process ``pytest.main`` in the trusted process; the
+submission never sees pytest (so a ``conftest.py`` in a submission is just a file).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+import torch
+
+from .failures import CheckFailed, derive_seed
+from .compare import default_tolerance
+from .course import Course
+from .probes import SubmissionView
+from .submission import BadAnswer, HookUnavailable, SubmissionRaised
+from .workers import WorkerFailure
+
+
+@dataclass
+class CheckOutcome:
+    id: str
+    hook: str
+    key: str
+    name: str
+    cell: str | None
+    status: str  # passed | failed | error | skipped
+    message: str = ""
+    hint: str | None = None
+    not_attempted: bool = False
+    duration: float = 0.0
+    weight: float | None = None
+    doc: str = ""
+
+
+@dataclass
+class RunContext:
+    course: Course
+    view: SubmissionView
+    seed: int
+    cuda_devices: list[str]
+    tolerance: Callable[[str, str, torch.dtype, str], tuple[float, float]]
+    cache: dict = field(default_factory=dict)
+    only: set[str] | None = None
+
+
+def device_cells(cuda: list[str]) -> list:
+    cells: list = ["cpu"]
+    if cuda:
+        cells += cuda
+    else:
+        cells.append(pytest.param("cuda", marks=pytest.mark.skip(reason="no CUDA device")))
+    return cells
+
+
+class GradingPlugin:
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.outcomes: dict[str, CheckOutcome] = {}
+        self.meta: dict[str, CheckOutcome] = {}
+        self.internal_errors: list[str] = []
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "hook(name): the exercise hook a check belongs to")
+        config.addinivalue_line("markers", "points(n): default points of a check (1 if absent)")
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "device" in metafunc.fixturenames and not _parametrized(metafunc, "device"):
+            metafunc.parametrize("device", device_cells(self.ctx.cuda_devices))
+
+    # -- fixtures --------------------------------------------------------------------------
+
+    @pytest.fixture(scope="session")
+    def sub(self) -> SubmissionView:
+        return self.ctx.view
+
+    @pytest.fixture(scope="session")
+    def ref(self):
+        return self.ctx.course.reference
+
+    @pytest.fixture(scope="session")
+    def seed(self) -> int:
+        return self.ctx.seed
+
+    @pytest.fixture(scope="session")
+    def make_rng(self) -> Callable[..., torch.Generator]:
+        def make(*keys: Any) -> torch.Generator:
+            return torch.Generator().manual_seed(derive_seed(self.ctx.seed, *keys))
+
+        return make
+
+    @pytest.fixture
+    def rng(self, request: pytest.FixtureRequest) -> torch.Generator:
+        meta = self.meta.get(request.node.nodeid)
+        key = meta.id if meta else request.node.nodeid
+        return torch.Generator().manual_seed(derive_seed(self.ctx.seed, key))
+
+    @pytest.fixture
+    def tolerance(self, request: pytest.FixtureRequest) -> Callable[[torch.dtype, str], tuple[float, float]]:
+        meta = self.meta.get(request.node.nodeid)
+        hook, name = (meta.hook, meta.name) if meta else ("", "")
+        return lambda dtype, device: self.ctx.tolerance(hook, name, dtype, device)
+
+    @pytest.fixture(scope="session")
+    def cache(self) -> Callable[[Any, Callable[[], Any]], Any]:
+        store = self.ctx.cache
+
+        def get(key: Any, fn: Callable[[], Any]) -> Any:
+            if key not in store:
+                store[key] = fn()
+            return store[key]
+
+        return get
+
+    # -- collection ------------------------------------------------------------------------
+
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+        course = self.ctx.course
+        keep, drop = [], []
+        try:
+            discovery = self.ctx.view.discovery
+            broken = None
+        except WorkerFailure as e:  # the submission could not even be loaded: fail everything
+            discovery, broken = None, e.message
+        for item in items:
+            meta = self._describe(item)
+            if meta is None:
+                drop.append(item)
+                continue
+            self.meta[item.nodeid] = meta
+            if self.ctx.only is not None and meta.hook not in self.ctx.only:
+                drop.append(item)
+                continue
+            status = ("failed", broken) if discovery is None else discovery.status(meta.hook)
+            if status is not None:
+                kind, message = status
+                self._record(meta, "error" if kind == "error" else "failed", message, not_attempted=kind == "not_attempted")
+                drop.append(item)
+                continue
+            keep.append(item)
+        # Group a hook's checks together, keeping the section order of the course.
+        order = {name: i for i, name in enumerate(course.hooks)}
+        keep.sort(key=lambda it: order.get(self.meta[it.nodeid].hook, 0))
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+    def _describe(self, item: pytest.Item) -> CheckOutcome | None:
+        params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
+        hook = params.get("hook")
+        marker = item.get_closest_marker("hook")
+        if hook is None and marker is not None and marker.args:
+            hook = marker.args[0]
+        if hook not in self.ctx.course.hooks:
+            self.internal_errors.append(
+                f"check {item.nodeid} does not name a known hook (give it a `hook` parameter or @pytest.mark.hook)"
+            )
+            return None
+        name = getattr(item, "originalname", item.name).removeprefix("test_")
+        cell = params.get("device")
+        others = [_param_text(v) for k, v in params.items() if k not in ("hook", "device")]
+        key = f"{hook}/{name}" + (f"[{'-'.join(others)}]" if others else "")
+        parts = others + ([str(cell)] if cell is not None else [])
+        cid = f"{hook}/{name}" + (f"[{'-'.join(parts)}]" if parts else "")
+        points = item.get_closest_marker("points")
+        doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip().splitlines()
+        return CheckOutcome(
+            id=cid,
+            hook=str(hook),
+            key=key,
+            name=name,
+            cell=str(cell) if cell is not None else None,
+            status="skipped",
+            weight=float(points.args[0]) if points and points.args else None,
+            doc=doc[0] if doc else "",
+        )
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def _record(self, meta: CheckOutcome, status: str, message: str = "", hint: str | None = None, not_attempted: bool = False, duration: float = 0.0) -> None:
+        out = CheckOutcome(**{**meta.__dict__})
+        out.status, out.message, out.hint, out.not_attempted = status, message, hint, not_attempted
+        out.duration = duration
+        self.outcomes[out.id] = out
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        rep = yield
+        meta = self.meta.get(item.nodeid)
+        if meta is None or call.when == "teardown":
+            return rep
+        if rep.skipped:
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            self._record(meta, "skipped", str(reason).removeprefix("Skipped: "), duration=rep.duration)
+        elif call.excinfo is not None:
+            status, message, hint, na = classify(call.excinfo.value, meta)
+            self._record(meta, status, message, hint, na, duration=rep.duration)
+        elif call.when == "call":
+            self._record(meta, "passed", duration=rep.duration)
+        return rep
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.internal_errors.append(f"could not collect {report.nodeid or 'checks'}: {report.longreprtext[-1500:]}")
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            meta = self.meta.get(item.nodeid) or self._describe(item)
+            if meta is not None and meta.id not in self.outcomes:
+                self.meta[item.nodeid] = meta
+                self._record(meta, "skipped", "not selected in this run")
+
+
+def _parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else ""
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return str(value)
+    return getattr(value, "__name__", type(value).__name__)
+
+
+def classify(exc: BaseException, meta: CheckOutcome) -> tuple[str, str, str | None, bool]:
+    """(status, message, hint, not_attempted) for an exception raised by a check."""
+    if isinstance(exc, CheckFailed):
+        return "failed", exc.message, exc.hint, False
+    if isinstance(exc, HookUnavailable):
+        if exc.status == "not_attempted":
+            return "failed", exc.message, None, True
+        return "error", exc.message, None, False
+    if isinstance(exc, SubmissionRaised):
+        return "failed", str(exc), None, False
+    if isinstance(exc, WorkerFailure):
+        message = exc.message
+        tail = (exc.output or "").strip()
+        if tail:
+            message += "; last output: " + tail[-300:].replace("\n", " | ")
+        return "failed", message, None, False
+    if isinstance(exc, AssertionError):
+        text = str(exc).strip() or "assertion failed"
+        return "failed", text[:2000], None, False
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        raise exc
+    return "error", f"internal error in check {meta.id}: {type(exc).__name__}: {exc}"[:2000], None, False
+
+
+__all__ = ["GradingPlugin", "RunContext", "CheckOutcome", "derive_seed", "classify", "BadAnswer"]

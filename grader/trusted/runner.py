@@ -1,0 +1,53 @@
+"""Run the course's checks on one submission with pytest, in this (trusted) process."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from .pytest_plugin import CheckOutcome, GradingPlugin, RunContext
+
+PYTEST_ARGS = [
+    "-p", "no:terminal",  # the grader writes its own reports
+    "-p", "no:cacheprovider",
+    "-p", "no:stepwise",
+    "-p", "no:legacypath",
+    "--import-mode=importlib",  # check modules of different plugins may share file names
+    "-o", "python_functions=test_*",
+    "-o", "xfail_strict=true",
+    "--capture=sys",
+]
+
+
+class CheckRunError(Exception):
+    """pytest could not run the checks (a broken check module, a usage error)."""
+
+
+def run_checks(ctx: RunContext, keyword: str | None = None, extra_args: list[str] | None = None) -> tuple[list[CheckOutcome], list[str]]:
+    plugin = GradingPlugin(ctx)
+    with tempfile.TemporaryDirectory(prefix="grader-pytest-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        args = [*PYTEST_ARGS, "--rootdir", tmp, "-c", str(ini)]
+        if keyword:
+            args += ["-k", keyword]
+        args += list(extra_args or [])
+        args += [str(p) for p in ctx.course.check_files]
+        old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        try:
+            rc = pytest.main(args, plugins=[plugin])
+        finally:
+            if old is None:
+                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+            else:
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
+    if rc in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
+        rc == pytest.ExitCode.INTERRUPTED and not plugin.outcomes
+    ):
+        raise CheckRunError(f"pytest could not run the checks (exit code {int(rc)}): " + "; ".join(plugin.internal_errors))
+    errors = list(plugin.internal_errors)
+    return list(plugin.outcomes.values()), errors

@@ -1,0 +1,192 @@
+"""From check outcomes to the JSON result (``RESULT_SCHEMA.md``): points, statuses, messages.
+
+Points: a check is worth ``grader_points(hook, check)`` (else its ``points`` marker, else 1);
+when a hook's total is set, its checks share the total in proportion to those weights. The
+device cells of one check share that check's points; a skipped cell (no CUDA device) counts for
+nothing either way, so it can never pass nor cost a student anything.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections import OrderedDict
+from typing import Any, Callable
+
+from .. import __version__
+from .course import Course
+from .discovery import Discovery
+from .pytest_plugin import CheckOutcome
+
+SCHEMA = "grader-result/1"
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+def _round(x: float) -> float:
+    return float(round(x, 6))
+
+
+def build_result(
+    course: Course,
+    outcomes: list[CheckOutcome],
+    discovery: Discovery | None,
+    *,
+    submission: str,
+    seed: int,
+    devices: list[str],
+    sandbox: dict,
+    points: Callable[[str, str | None], float | None],
+    visibility: Callable[[str, str | None], str | None],
+    warnings: list[str] = (),
+    extra: dict | None = None,
+) -> dict:
+    by_hook: dict[str, list[CheckOutcome]] = {}
+    for o in outcomes:
+        by_hook.setdefault(o.hook, []).append(o)
+    hooks_out: dict[str, Any] = OrderedDict()
+    for name, spec in course.hooks.items():
+        hooks_out[name] = _hook_entry(name, spec.section, by_hook.get(name, []), discovery, points, visibility)
+    score = sum(h["score"] for h in hooks_out.values())
+    max_score = sum(h["max_score"] for h in hooks_out.values())
+    import torch
+
+    result = {
+        "schema": SCHEMA,
+        "submission": submission,
+        "score": _round(score),
+        "max_score": _round(max_score),
+        "seed": int(seed),
+        "devices": list(devices),
+        "sandbox": dict(sandbox),
+        "versions": {"grader": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "warnings": list(warnings),
+        "sections": {s.id: s.title for s in course.sections},
+        "hooks": hooks_out,
+    }
+    if extra:
+        result.update(extra)
+    return result
+
+
+def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
+    hook_vis = visibility(name, None) or "visible"
+    pre = discovery.status(name) if discovery is not None else None
+    # Weights per check (not per cell).
+    keys: "OrderedDict[str, list[CheckOutcome]]" = OrderedDict()
+    for c in sorted(checks, key=lambda c: c.id):
+        keys.setdefault(c.key, []).append(c)
+    weights = {}
+    for key, cells in keys.items():
+        check_name = key.split("/", 1)[1]
+        w = points(name, check_name)
+        if w is None:
+            w = cells[0].weight if cells[0].weight is not None else 1.0
+        weights[key] = max(0.0, float(w))
+    total = points(name, None)
+    if total is not None and sum(weights.values()) > 0:
+        scale = float(total) / sum(weights.values())
+        weights = {k: w * scale for k, w in weights.items()}
+    out_checks = []
+    for key, cells in keys.items():
+        graded = [c for c in cells if c.status != "skipped"]
+        share = weights[key] / len(graded) if graded else 0.0
+        for c in cells:
+            mx = 0.0 if c.status == "skipped" else share
+            sc = mx if c.status == "passed" else 0.0
+            entry = {
+                "id": c.id,
+                "status": c.status,
+                "score": _round(sc),
+                "max_score": _round(mx),
+                "device": c.cell,
+                "message": c.message,
+                "visibility": visibility(name, key.split("/", 1)[1]) or hook_vis,
+            }
+            if c.hint:
+                entry["hint"] = c.hint
+            if c.not_attempted:
+                entry["not_attempted"] = True
+            if c.doc:
+                entry["description"] = c.doc
+            out_checks.append(entry)
+    score = sum(c["score"] for c in out_checks)
+    max_score = sum(c["max_score"] for c in out_checks)
+    statuses = [c["status"] for c in out_checks]
+    ran = [c for c in out_checks if c["status"] != "skipped"]
+    if pre is not None:
+        status, message = pre
+    elif not out_checks:
+        status, message = "skipped", "no checks for this hook"
+    elif not ran:
+        status = "skipped"
+        message = next((c["message"] for c in out_checks if c["message"]), "skipped")
+    elif all(c.get("not_attempted") for c in ran):
+        status, message = "not_attempted", ran[0]["message"]
+    elif all(s == "passed" for s in (c["status"] for c in ran)):
+        status, message = "passed", ""
+    elif all(c["status"] == "error" for c in ran):
+        status, message = "error", ran[0]["message"]
+    else:
+        bad = [c for c in ran if c["status"] != "passed"]
+        status = "failed"
+        message = f"{len(bad)} of {len(ran)} checks did not pass"
+    assert math.isfinite(score) and math.isfinite(max_score)
+    return {
+        "section": section,
+        "status": status,
+        "score": _round(score),
+        "max_score": _round(max_score),
+        "message": message,
+        "visibility": hook_vis,
+        "checks": out_checks,
+    }
+
+
+def validate(result: dict) -> list[str]:
+    """Problems with a result against RESULT_SCHEMA.md (empty when valid)."""
+    problems = []
+    if result.get("schema") != SCHEMA:
+        problems.append("schema")
+    for key in ("submission", "score", "max_score", "seed", "devices", "sandbox", "versions", "warnings", "hooks"):
+        if key not in result:
+            problems.append(f"missing {key}")
+    total = 0.0
+    for name, h in result.get("hooks", {}).items():
+        if h.get("status") not in ("passed", "failed", "error", "not_attempted", "skipped"):
+            problems.append(f"{name}: status {h.get('status')}")
+        for k in ("score", "max_score"):
+            v = h.get(k)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                problems.append(f"{name}: {k}")
+        if h.get("score", 0) > h.get("max_score", 0) + 1e-9:
+            problems.append(f"{name}: score above max_score")
+        for c in h.get("checks", []):
+            if c.get("status") not in ("passed", "failed", "error", "skipped"):
+                problems.append(f"{c.get('id')}: status {c.get('status')}")
+            if c.get("score", 0) > c.get("max_score", 0) + 1e-9:
+                problems.append(f"{c.get('id')}: score above max_score")
+            if c.get("status") == "passed" and c.get("message"):
+                problems.append(f"{c.get('id')}: message on a passed check")
+        total += h.get("score", 0)
+    if abs(total - result.get("score", 0)) > 1e-6:
+        problems.append("score is not the sum of hook scores")
+    return problems
+
+
+def failsafe_result(submission: str, reason: str) -> dict:
+    """Written before grading starts, so a crash of the grader still leaves a valid report."""
+    import platform as _p
+
+    return {
+        "schema": SCHEMA,
+        "submission": submission,
+        "score": 0.0,
+        "max_score": 0.0,
+        "seed": 0,
+        "devices": [],
+        "sandbox": {"level": "none", "details": ""},
+        "versions": {"grader": __version__, "torch": "", "python": _p.python_version()},
+        "warnings": [reason],
+        "grading_error": reason,
+        "hooks": {},
+    }

@@ -1,0 +1,220 @@
+"""The trusted side's handle on one submission: its worker, its discovery, its requests.
+
+Every failure of the worker becomes a ``WorkerFailure`` for the request that was running; the
+worker is then killed and a fresh one is forked for the next request, so later checks go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
+from .discovery import Discovery, static_definitions
+from .workers import Worker, WorkerFailure
+
+
+@dataclass
+class Timeouts:
+    """Seconds. ``check`` bounds one request; ``submission`` bounds all the work on one submission."""
+
+    check: float = 20.0
+    import_module: float = 20.0
+    submission: float = 600.0
+
+
+class HookUnavailable(Exception):
+    """The hook cannot be called: status 'not_attempted' or 'error', with the reason."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class SubmissionRaised(Exception):
+    """The submission's code raised; ``error`` is the worker's description of the exception."""
+
+    def __init__(self, hook: str, error: dict):
+        from .discovery import exception_text
+
+        self.hook, self.error = hook, error
+        super().__init__(f"`{hook}` raised {exception_text(error)}")
+
+
+class BadAnswer(WorkerFailure):
+    def __init__(self, message: str):
+        super().__init__("garbage", message)
+
+
+@dataclass
+class Answer:
+    body: dict
+    tensors: dict
+
+
+class SubmissionClient:
+    def __init__(
+        self,
+        path: Path,
+        hooks: dict[str, list[str]],
+        spawn: Callable[[Path, dict[str, list[str]], list[str]], Worker],
+        timeouts: Timeouts | None = None,
+    ):
+        self.path = Path(path).resolve()
+        self.hooks = hooks
+        self._spawn = spawn
+        self.timeouts = timeouts or Timeouts()
+        self.worker: Worker | None = None
+        self.discovery: Discovery | None = None
+        self.skip: list[str] = []
+        self.failed_imports: dict[str, str] = {}
+        self._cache: dict[str, Answer] = {}
+        self.started = time.monotonic()
+        self.workers_started = 0
+        self.stats = {"requests": 0, "cached": 0, "worker_failures": 0}
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def _new_worker(self) -> Worker:
+        """Fork a worker and read its import report; a module that hangs or kills the worker
+        while importing is skipped (and blamed) and the import starts over without it."""
+        while True:
+            self.workers_started += 1
+            w = self._spawn(self.path, self.hooks, list(self.skip))
+            current = None
+            try:
+                while True:
+                    msg, _ = recv(w.chan, deadline=time.monotonic() + self.timeouts.import_module)
+                    event = msg.get("event")
+                    if event == "import":
+                        current = str(msg.get("module"))
+                    elif event == "imported":
+                        current = None
+                    elif event == "ready":
+                        if self.discovery is None:
+                            static = static_definitions(self.path)
+                            self.discovery = Discovery.build(list(self.hooks), msg, self.failed_imports, static)
+                        return w
+                    else:
+                        raise ChannelError(f"unexpected event {event!r}")
+            except ChannelError as e:
+                output = w.output.text()
+                w.kill()
+                if current is None or current in self.skip:
+                    # Nothing to blame: give up on this submission's worker entirely.
+                    raise WorkerFailure("crashed", f"the worker failed while loading the submission: {e}", output) from None
+                how = (
+                    f"did not finish importing within {self.timeouts.import_module:g} s"
+                    if isinstance(e, ChannelTimeout)
+                    else "ended the worker while importing (it exited, crashed or was killed)"
+                )
+                self.failed_imports[current] = how
+                self.skip.append(current)
+
+    def load(self) -> Discovery:
+        if self.discovery is None:
+            self.worker = self._new_worker()
+        assert self.discovery is not None
+        return self.discovery
+
+    def _worker(self) -> Worker:
+        if self.worker is None or self.worker.dead:
+            self.worker = self._new_worker()
+        return self.worker
+
+    def fresh_worker(self) -> Worker:
+        """A brand-new worker (nothing of the current one's state), for one-off requests."""
+        self.load()
+        return self._new_worker()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def availability(self, hook: str) -> None:
+        """Raise HookUnavailable unless ``hook`` can be called."""
+        status = self.load().status(hook)
+        if status is not None:
+            raise HookUnavailable(*status)
+
+    def request(self, op: dict, blob: bytes = b"", *, timeout: float | None = None, worker: Worker | None = None, cache: bool = True) -> Answer:
+        """Send one request; return the answer or raise (``WorkerFailure``, ``HookUnavailable``,
+        ``SubmissionRaised``). Identical requests get the identical outcome from a cache, failures
+        included, so a hook that hangs costs its time limit once, not once per check."""
+        key = None
+        if cache and worker is None:
+            key = hashlib.sha256(json.dumps(op, sort_keys=True).encode() + blob).hexdigest()
+            if key in self._cache:
+                self.stats["cached"] += 1
+                outcome = self._cache[key]
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return outcome
+        try:
+            outcome = self._request(op, blob, timeout, worker)
+        except (WorkerFailure, HookUnavailable, SubmissionRaised) as e:
+            if key is not None:
+                self._cache[key] = e
+            raise
+        if key is not None:
+            self._cache[key] = outcome
+        return outcome
+
+    def _request(self, op: dict, blob: bytes, timeout: float | None, worker: Worker | None) -> Answer:
+        if "hook" in op:
+            self.availability(op["hook"])
+        left = self.timeouts.submission - (time.monotonic() - self.started)
+        if left <= 0:
+            raise WorkerFailure("timeout", f"the submission's time budget ({self.timeouts.submission:g} s) is spent")
+        limit = min(timeout or self.timeouts.check, left)
+        w = worker or self._worker()
+        self.stats["requests"] += 1
+        what = _what(op)
+        try:
+            send(w.chan, op, blob)
+            body, tensors_blob = recv(w.chan, deadline=time.monotonic() + limit)
+            tensors = unpack_tensors(tensors_blob)
+        except (ChannelError, OSError) as e:
+            self.stats["worker_failures"] += 1
+            output = w.output.text()
+            w.kill()
+            if isinstance(e, ChannelTimeout):
+                raise WorkerFailure("timeout", f"timed out after {limit:g} s while running {what}", output) from None
+            if isinstance(e, (ChannelClosed, OSError)):
+                raise WorkerFailure(
+                    "crashed",
+                    f"the worker ended while running {what} (the code exited, crashed or was killed, e.g. for memory)",
+                    output,
+                ) from None
+            raise WorkerFailure("garbage", f"the worker answered garbage while running {what}: {e}", output) from None
+        if body.get("ok") is True:
+            return Answer(body, tensors)
+        kind = body.get("kind")
+        hook = str(op.get("hook", "?"))
+        err = body.get("error") if isinstance(body.get("error"), dict) else {}
+        if kind == "missing":
+            raise HookUnavailable("not_attempted", f"not attempted: no module defines `{hook}`")
+        if kind == "not_implemented":
+            raise HookUnavailable("not_attempted", f"not attempted: `{hook}` raises NotImplementedError")
+        if kind == "raised":
+            raise SubmissionRaised(hook, err)
+        if kind == "unsendable":
+            raise BadAnswer(f"`{hook}` returned something that cannot be sent back: {body.get('message')}")
+        if kind == "bad_request":
+            raise RuntimeError(f"grader bug: the worker rejected a request: {body.get('message')}")
+        w.kill()
+        raise BadAnswer(f"the worker answered garbage while running {what}")
+
+
+def _what(op: dict) -> str:
+    hook = op.get("hook")
+    if hook:
+        return f"`{hook}`"
+    return f"a `{op.get('op')}` request"

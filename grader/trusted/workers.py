@@ -1,0 +1,212 @@
+"""Starting workers and talking to them, with deadlines, caps and kills.
+
+This module is imported before torch on purpose: ``grader run`` starts the zygote first, so the
+worker's torch import overlaps the trusted side's own start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..worker import zygote as _zygote_protocol  # stdlib-only at import time
+
+WORKER_DIR = str(Path(__file__).resolve().parent.parent / "worker")
+
+_BOOT = (
+    "import importlib.util,sys\n"
+    "d=sys.argv[1]\n"
+    "s=importlib.util.spec_from_file_location('_grader_worker',d+'/__init__.py',submodule_search_locations=[d])\n"
+    "m=importlib.util.module_from_spec(s);sys.modules['_grader_worker']=m;s.loader.exec_module(m)\n"
+    "from _grader_worker.zygote import main\n"
+    "main(int(sys.argv[2]))\n"
+)
+
+# What every worker runs with: nothing inherited from the grader's own environment.
+WORKER_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/tmp",
+    "LANG": "C.UTF-8",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONHASHSEED": "0",
+}
+
+
+class WorkerFailure(Exception):
+    """A worker died, hung or answered garbage. ``kind`` is 'crashed', 'timeout' or 'garbage'."""
+
+    def __init__(self, kind: str, message: str, output: str = ""):
+        super().__init__(message)
+        self.kind, self.message, self.output = kind, message, output
+
+
+class OutputTail:
+    """Drains a worker's stdout/stderr pipe, keeping its head and tail (never parsed)."""
+
+    KEEP = 8 << 10
+
+    def __init__(self, fd: int):
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self._fd = fd
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self._fd, 1 << 16)
+                if not chunk:
+                    break
+                self.total += len(chunk)
+                if len(self.head) < self.KEEP:
+                    take = self.KEEP - len(self.head)
+                    self.head += chunk[:take]
+                    chunk = chunk[take:]
+                if chunk:
+                    self.tail += chunk
+                    del self.tail[: max(0, len(self.tail) - self.KEEP)]
+        finally:
+            os.close(self._fd)
+
+    def text(self, limit: int = 2000) -> str:
+        data = bytes(self.head)
+        if self.total > len(self.head) + len(self.tail):
+            data += b"\n[... %d bytes not kept ...]\n" % (self.total - len(self.head) - len(self.tail))
+        data += bytes(self.tail)
+        text = data.decode("utf-8", "replace")
+        return text if len(text) <= limit else "…" + text[-limit:]
+
+    def join(self, timeout: float = 1.0) -> None:
+        self._thread.join(timeout)
+
+
+class Zygote:
+    """The pre-imported template process (see ``grader.worker.zygote``)."""
+
+    def __init__(self, python: str | None = None, log_path: str | None = None):
+        self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.lock = threading.Lock()
+        self.info: dict | None = None
+        self._pending: dict[int, dict] = {}
+        self._next = 0
+        log = open(log_path or os.devnull, "ab")
+        self.proc = subprocess.Popen(
+            [python or sys.executable, "-I", "-B", "-c", _BOOT, WORKER_DIR, str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=dict(WORKER_ENV),
+            cwd="/",
+            start_new_session=True,
+        )
+        child.close()
+        log.close()
+
+    def ready(self, timeout: float = 120.0) -> dict:
+        with self.lock:
+            if self.info is None:
+                self.ctl.settimeout(timeout)
+                try:
+                    msg, _ = _zygote_protocol.recv_ctl(self.ctl)
+                except (socket.timeout, OSError, ValueError) as e:
+                    raise WorkerFailure("crashed", f"the worker template did not start: {e}") from None
+                finally:
+                    self.ctl.settimeout(None)
+                if not msg or msg.get("event") != "ready":
+                    raise WorkerFailure("crashed", "the worker template did not start (see --debug-log)")
+                self.info = msg
+            return self.info
+
+    def spawn(self, plan: dict, timeout: float = 30.0) -> "Worker":
+        self.ready()
+        with self.lock:
+            self._next += 1
+            plan = {**plan, "id": self._next}
+            _zygote_protocol.send_ctl(self.ctl, {"op": "spawn", **plan})
+            self.ctl.settimeout(timeout)
+            try:
+                msg, fds = _zygote_protocol.recv_ctl(self.ctl)
+            except (socket.timeout, OSError, ValueError) as e:
+                raise WorkerFailure("crashed", f"could not start a worker: {e}") from None
+            finally:
+                self.ctl.settimeout(None)
+        if not msg or msg.get("event") != "spawned" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            raise WorkerFailure("crashed", "could not start a worker")
+        chan = socket.socket(fileno=fds[0])
+        return Worker(self, int(msg["pid"]), chan, OutputTail(fds[1]))
+
+    def kill(self, pid: int) -> None:
+        try:
+            with self.lock:
+                _zygote_protocol.send_ctl(self.ctl, {"op": "kill", "pid": pid})
+        except OSError:
+            pass
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the zygote and every worker it made; wait until they are gone."""
+        try:
+            self.ctl.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except OSError:
+                pass
+            self.proc.wait(timeout)
+
+
+@dataclass
+class Worker:
+    """One forked worker: a channel, its captured output, and how to end it."""
+
+    zygote: Zygote
+    pid: int
+    chan: socket.socket
+    output: OutputTail
+    sandbox: object | None = None
+    dead: bool = False
+    failures: list = field(default_factory=list)
+
+    def kill(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.kill()
+        self.zygote.kill(self.pid)
+        self.dead = True
+        try:
+            self.chan.close()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Ask politely (close the channel), then make sure."""
+        try:
+            self.chan.close()
+        except OSError:
+            pass
+        self.kill()
+
+
+def describe_exit(pid: int) -> str:
+    return f"worker {pid}"
+
+
+def to_json(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,315 @@
+"""The worker's main loop: import the submission, then answer probe requests until told to stop.
+
+Requests name an operation (``call``, ``module``, ``apply``, ``facts``, ``file_read``,
+``file_write``) and carry inputs; answers carry observations. A request never contains anything
+that lets the worker tell a right answer from a wrong one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from . import arch, loader, observe
+from .wire import ChannelClosed, Encoder, decode, recv, send, unpack_tensors
+
+MAX_FILE = 256 << 20
+
+
+class HookMissing(Exception):
+    pass
+
+
+class BadRequest(Exception):
+    pass
+
+
+def install_shim() -> None:
+    """``import grader`` inside the worker gives only the ``hookimpl`` marker."""
+    shim = types.ModuleType("grader", "The grader's marker for hook implementations.")
+
+    def hookimpl(function: Callable | None = None, **opts: Any):
+        def mark(fn: Callable) -> Callable:
+            setattr(fn, "grader_impl", dict(opts))
+            return fn
+
+        return mark(function) if function is not None else mark
+
+    shim.hookimpl = hookimpl  # type: ignore[attr-defined]
+    for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
+        del sys.modules[name]
+    sys.modules["grader"] = shim
+
+
+class Factory:
+    """``make_block`` for ``replicate``: builds a described module, counting the calls."""
+
+    def __init__(self, spec: dict, states: list[dict]):
+        self.spec, self.states, self.made = spec, states, []
+
+    def __call__(self) -> nn.Module:
+        m = arch.build(self.spec)
+        if len(self.made) < len(self.states):
+            arch.load_state(m, self.states[len(self.made)])
+        self.made.append(m)
+        return m
+
+
+class Session:
+    def __init__(self, root: str, scratch: str, impls: dict[str, Callable]):
+        self.root, self.scratch, self.impls = root, scratch, impls
+        self.handles: dict[int, Any] = {}
+        self.factories: list[Factory] = []
+
+    # -- decoding arguments ---------------------------------------------------------------
+
+    def _special(self, tensors: dict):
+        def special(tag: str, obj: dict) -> Any:
+            if tag == "$arch":
+                m = arch.build(obj["$arch"])
+                state = decode(obj.get("state"), tensors, special) if obj.get("state") else None
+                if state:
+                    arch.load_state(m, state)
+                return m
+            if tag == "$archlist":
+                mods = arch.build_list(obj["$archlist"])
+                for m, st in zip(mods, obj.get("states") or []):
+                    if st:
+                        arch.load_state(m, decode(st, tensors, special))
+                return mods
+            if tag == "$factory":
+                states = [decode(s, tensors, special) for s in obj.get("states", [])]
+                f = Factory(obj["$factory"], states)
+                self.factories.append(f)
+                return f
+            if tag == "$path":
+                return self.path(obj["$path"])
+            if tag == "$handle":
+                return self.handles[int(obj["$handle"])]
+            raise BadRequest(f"unknown tag {tag}")
+
+        return special
+
+    def path(self, name: Any) -> str:
+        name = str(name)
+        if not name or "/" in name or name in (".", ".."):
+            raise BadRequest(f"bad scratch name {name!r}")
+        return os.path.join(self.scratch, name)
+
+    def args(self, req: dict, tensors: dict) -> dict:
+        special = self._special(tensors)
+        return {k: decode(v, tensors, special) for k, v in (req.get("args") or {}).items()}
+
+    def hook(self, name: str) -> Callable:
+        fn = self.impls.get(name)
+        if fn is None:
+            raise HookMissing(name)
+        return fn
+
+    # -- operations -----------------------------------------------------------------------
+
+    def op_call(self, req: dict, tensors: dict, enc: Encoder) -> dict:
+        self.factories = []
+        args = self.args(req, tensors)
+        value = self.hook(req["hook"])(**args)
+        out: dict[str, Any] = {"value": enc.encode(value)}
+        if req.get("keep"):
+            out["handle"] = self.keep(value)
+        inspected = {}
+        for name in req.get("inspect") or []:
+            v = args.get(name)
+            if isinstance(v, list):
+                inspected[name] = [observe.summarize(x, enc, values=True) for x in v]
+            else:
+                inspected[name] = observe.summarize(v, enc, values=True)
+            if isinstance(value, nn.Module) and isinstance(v, nn.Module):
+                inspected[name]["is_result"] = v is value
+        out["inspect"] = inspected
+        out["factories"] = [self._factory_report(f, value) for f in self.factories]
+        return out
+
+    def _factory_report(self, f: Factory, result: Any) -> dict:
+        made = {id(m): i for i, m in enumerate(f.made)}
+        order = []
+        if isinstance(result, nn.Module):
+            for _, sub in result.named_modules(remove_duplicate=False):
+                if id(sub) in made:
+                    order.append(made[id(sub)])
+        return {"calls": len(f.made), "order": order}
+
+    def keep(self, value: Any) -> int:
+        h = len(self.handles) + 1
+        self.handles[h] = value
+        return h
+
+    def op_module(self, req: dict, tensors: dict, enc: Encoder) -> dict:
+        """Build a module through a hook, optionally transplant values, move it, run it."""
+        self.factories = []
+        args = self.args(req, tensors)
+        m = self.hook(req["hook"])(**args)
+        out: dict[str, Any] = {}
+        if not isinstance(m, nn.Module):
+            out["not_module"] = {"type": type(m).__name__, "value": enc.encode(m)}
+            return out
+        if req.get("before"):
+            out["before"] = observe.summarize(m)
+        special = self._special(tensors)
+        for x in req.get("warmup") or []:
+            try:
+                with torch.no_grad():
+                    m(decode(x, tensors, special))
+            except BaseException as e:
+                out["warmup_error"] = loader.describe_exception(e, self.root)
+                out["after"] = observe.summarize(m)
+                return out
+        state = decode(req["state"], tensors, special) if req.get("state") else None
+        if state is not None:
+            out["transplant"] = observe.transplant(m, state)
+            if not out["transplant"]["done"]:
+                out["after"] = observe.summarize(m)
+                return out
+        device = torch.device(req.get("device") or "cpu")
+        dtype = req.get("dtype")
+        try:
+            m = m.to(device) if dtype is None else m.to(device=device, dtype=getattr(torch, dtype))
+        except BaseException as e:
+            out["device_error"] = loader.describe_exception(e, self.root)
+            return out
+        out["stray"] = observe.stray_tensors(m, device)
+        if req.get("eval"):
+            m.eval()
+        runs = []
+        for run in req.get("runs") or []:
+            runs.append(self._run(m, run, device, bool(req.get("grads")), tensors, special, enc))
+        out["runs"] = runs
+        out["after"] = observe.summarize(m)
+        out["factories"] = [self._factory_report(f, m) for f in self.factories]
+        if req.get("keep"):
+            out["handle"] = self.keep(m)
+        return out
+
+    def _run(self, m, run, device, grads, tensors, special, enc) -> dict:
+        inputs = [decode(x, tensors, special).to(device) for x in run["inputs"]]
+        if grads:
+            inputs = [x.requires_grad_(True) if x.is_floating_point() or x.is_complex() else x for x in inputs]
+        for p in m.parameters():
+            p.grad = None
+        res: dict[str, Any] = {}
+        try:
+            y = m(*inputs)
+        except BaseException as e:
+            res["error"] = loader.describe_exception(e, self.root)
+            return res
+        res["y"] = enc.encode(y)
+        if not grads:
+            return res
+        g = run.get("grad_output")
+        if not isinstance(y, torch.Tensor) or y.grad_fn is None:
+            res["backward_error"] = "the output has no grad_fn, so nothing can flow back through it"
+        else:
+            try:
+                y.backward(decode(g, tensors, special).to(device) if g is not None else None)
+            except BaseException as e:
+                res["backward_error"] = loader.describe_exception(e, self.root)["message"]
+        res["dx"] = [enc.encode(x.grad) if x.grad is not None else None for x in inputs]
+        res["grads"] = {
+            name: (enc.encode(p.grad) if p.grad is not None else None) for name, p in m.named_parameters()
+        }
+        return res
+
+    def op_apply(self, req: dict, tensors: dict, enc: Encoder) -> dict:
+        """Functional forward (and vector-Jacobian product) of a kept module, for gradcheck."""
+        m = self.handles[int(req["handle"])]
+        special = self._special(tensors)
+        dtype = getattr(torch, req.get("dtype") or "float64")
+        if getattr(m, "_grader_dtype", None) != dtype:
+            m.to(dtype)
+            m._grader_dtype = dtype
+        inputs = [decode(x, tensors, special).requires_grad_(True) for x in req["inputs"]]
+        params = {k: v.requires_grad_(True) for k, v in decode(req.get("params") or {"$dict": []}, tensors, special).items()}
+        y = torch.func.functional_call(m, params, tuple(inputs)) if params else m(*inputs)
+        out: dict[str, Any] = {"y": enc.encode(y)}
+        if req.get("grad_output") is not None:
+            g = decode(req["grad_output"], tensors, special)
+            wrt = inputs + list(params.values())
+            grads = torch.autograd.grad(y, wrt, grad_outputs=g, allow_unused=True) if y.grad_fn is not None else [None] * len(wrt)
+            out["grads"] = [enc.encode(t) if t is not None else None for t in grads]
+        return out
+
+    def op_facts(self, req: dict, tensors: dict, enc: Encoder) -> dict:
+        m = self.hook(req["hook"])(**self.args(req, tensors))
+        if not isinstance(m, nn.Module):
+            return {"not_module": {"type": type(m).__name__}}
+        return {"facts": observe.list_facts(m)}
+
+    def op_file_read(self, req: dict, tensors: dict, enc: Encoder) -> dict:
+        path = self.path(req["name"])
+        if not os.path.isfile(path):
+            return {"exists": False}
+        size = os.path.getsize(path)
+        if size > MAX_FILE:
+            return {"exists": True, "too_large": size}
+        with open(path, "rb") as f:
+            return {"exists": True, "data": enc.encode(f.read())}
+
+    def op_file_write(self, req: dict, tensors: dict, enc: Encoder) -> dict:
+        data = decode(req["data"], tensors)
+        with open(self.path(req["name"]), "wb") as f:
+            f.write(data)
+        return {}
+
+    def dispatch(self, req: dict, blob: bytes) -> tuple[dict, bytes]:
+        enc = Encoder(fallback=lambda v, e: {"$module": observe.summarize(v)} if isinstance(v, nn.Module) else None)
+        op = getattr(self, f"op_{req.get('op')}", None)
+        try:
+            if op is None:
+                raise BadRequest(f"unknown operation {req.get('op')!r}")
+            tensors = unpack_tensors(blob)
+            answer = {"ok": True, **op(req, tensors, enc)}
+        except HookMissing as e:
+            answer = {"ok": False, "kind": "missing", "hook": str(e)}
+        except NotImplementedError as e:
+            answer = {"ok": False, "kind": "not_implemented", "error": loader.describe_exception(e, self.root)}
+        except BadRequest as e:
+            answer = {"ok": False, "kind": "bad_request", "message": str(e)}
+        except BaseException as e:  # the submission raised (SystemExit included)
+            answer = {"ok": False, "kind": "raised", "error": loader.describe_exception(e, self.root)}
+        try:
+            return answer, enc.blob()
+        except BaseException as e:  # e.g. a tensor safetensors cannot hold
+            return {"ok": False, "kind": "unsendable", "message": f"{type(e).__name__}: {e}"[:500]}, b""
+
+
+def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list[str]) -> None:
+    """Import the submission (reporting each module), then serve requests until the channel closes."""
+    install_shim()
+    root = os.path.abspath(root)
+    sys.path.insert(0, root)
+    os.makedirs(scratch, exist_ok=True)
+    os.chdir(scratch)
+    modules: dict[str, types.ModuleType] = {}
+    module_report: dict[str, dict] = {}
+    for name, path in loader.top_level_modules(root):
+        if name in skip:
+            continue
+        send(sock, {"event": "import", "module": name})
+        module, error, warning = loader.import_one(name, path, root)
+        module_report[name] = {"file": os.path.relpath(path, root), "error": error, "warning": warning}
+        if module is not None:
+            modules[name] = module
+        send(sock, {"event": "imported", "module": name, "ok": error is None})
+    impls, report = loader.find_hooks(modules, hooks, root)
+    send(sock, {"event": "ready", "modules": module_report, **report})
+    session = Session(root, scratch, impls)
+    while True:
+        try:
+            req, blob = recv(sock)
+        except ChannelClosed:
+            return
+        answer, out = session.dispatch(req, blob)
+        send(sock, answer, out)
