@@ -58,7 +58,7 @@ from .worker import arch
 
 __all__ = [
     "Arch", "ArchList", "CallResult", "CheckFailed", "Factory", "Handle", "HookUnavailable",
-    "ModuleCase", "ModuleObservation", "derive_seed", "ModuleSummary", "Run", "Scratch", "SubmissionRaised",
+    "ModuleCase", "ModuleObservation", "derive_seed", "device_of", "ModuleSummary", "Run", "Scratch", "SubmissionRaised",
     "SubmissionView", "TensorOut", "WorkerFailure", "arch", "default_tolerance", "expect",
     "expect_gradients", "expect_module", "expect_outputs", "expect_structure", "fail",
     "gradcheck", "mismatch", "module_case", "same_values", "seeded", "short",
@@ -77,6 +77,13 @@ def expect(condition: Any, message: str, hint: str | None = None) -> None:
 def short(names: Sequence[str], n: int = 4) -> str:
     names = [f"`{x}`" for x in names]
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def device_of(request: Any, default: str = "cpu") -> str:
+    """The device cell of the running check (``default`` for checks without one), for fixtures
+    that build cases without making every check that uses them device-parametrized."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {}) or {}
+    return str(params.get("device", default))
 
 
 @contextlib.contextmanager

@@ -20,6 +20,18 @@ from .wire import ChannelClosed, Encoder, decode, recv, send, unpack_tensors
 
 MAX_FILE = 256 << 20
 
+# Operations defined outside this module (``ops_*.py`` in this package, loaded below):
+# ``@operation("name")`` on ``fn(session, req, tensors, enc) -> dict``.
+OPERATIONS: dict[str, Callable] = {}
+
+
+def operation(name: str) -> Callable[[Callable], Callable]:
+    def register(fn: Callable) -> Callable:
+        OPERATIONS[name] = fn
+        return fn
+
+    return register
+
 
 class HookMissing(Exception):
     pass
@@ -266,6 +278,9 @@ class Session:
     def dispatch(self, req: dict, blob: bytes) -> tuple[dict, bytes]:
         enc = Encoder(fallback=lambda v, e: {"$module": observe.summarize(v)} if isinstance(v, nn.Module) else None)
         op = getattr(self, f"op_{req.get('op')}", None)
+        if op is None and req.get("op") in OPERATIONS:
+            fn = OPERATIONS[req["op"]]
+            op = lambda r, t, e: fn(self, r, t, e)  # noqa: E731
         try:
             if op is None:
                 raise BadRequest(f"unknown operation {req.get('op')!r}")
@@ -313,3 +328,16 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list
             return
         answer, out = session.dispatch(req, blob)
         send(sock, answer, out)
+
+
+def _load_operation_modules() -> None:
+    """Import every ``ops_*`` module of this package now, before the zygote forks."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules([os.path.dirname(__file__)]):
+        if info.name.startswith("ops_"):
+            importlib.import_module(f"{__package__}.{info.name}")
+
+
+_load_operation_modules()

@@ -3,14 +3,15 @@
 import pytest
 import torch
 
-from grader.kit import derive_seed, expect_gradients, expect_outputs, expect_structure, module_case
+from grader.kit import derive_seed, device_of, expect_gradients, expect_outputs, expect_structure, module_case
 
 MODULE_HOOKS = ["mlp", "nest_mlp", "fixed_hidden_mlp", "chimera"]
 
 
 @pytest.fixture
-def case(hook, device, ref, seed, cache):
+def case(request, hook, ref, seed, cache):
     """The reference side: its parameters, inputs of three batch sizes, its outputs and grads."""
+    device = device_of(request)
 
     def build():
         s = derive_seed(seed, "case", hook)

@@ -1,0 +1,17 @@
+"""A correct `nest_mlp`."""
+
+from torch import nn
+
+
+class NestMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU())
+        self.linear = nn.Linear(32, 16)
+
+    def forward(self, X):
+        return self.linear(self.net(X))
+
+
+def nest_mlp():
+    return NestMLP()

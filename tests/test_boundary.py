@@ -1,0 +1,50 @@
+"""The worker boundary: a submission that kills or hangs its worker fails only its own checks;
+the worker is replaced and everything else is graded."""
+
+import time
+
+import pytest
+
+from grader.testing import Graded
+from grader.trusted.grading import Grader, Options
+from grader.trusted.submission import Timeouts
+
+
+@pytest.fixture(scope="module")
+def quick():
+    """A grader with short limits, so hangs cost seconds."""
+    g = Grader(Options(timeouts=Timeouts(check=3, import_module=3, submission=60)))
+    yield lambda path, only: Graded(g.grade(path, seed=7, only=only))
+    g.close()
+
+
+def test_exit_inside_forward_fails_only_that_hook(quick, submissions):
+    r = quick(submissions / "boundary" / "exit_in_forward", ["mlp", "nest_mlp"])
+    assert r.status("nest_mlp") == "passed"
+    assert r.status("mlp") == "failed"
+    assert r.hook("mlp")["score"] == 0
+    for message in r.messages("mlp").values():
+        assert "worker ended" in message
+    # What it printed is reported as output, never believed.
+    assert r.failed("mlp") == {"mlp/outputs", "mlp/gradients", "mlp/structure"}
+
+
+def test_infinite_loop_times_out_and_the_rest_is_graded(quick, submissions):
+    start = time.monotonic()
+    r = quick(submissions / "boundary" / "infinite_loop", ["mlp", "nest_mlp"])
+    elapsed = time.monotonic() - start
+    assert r.status("nest_mlp") == "passed"
+    assert r.status("mlp") == "failed"
+    assert all("timed out after 3 s" in m for m in r.messages("mlp").values())
+    # One observation hung (cached for the other checks of that hook): one time limit, not three.
+    assert elapsed < 3 * 3
+    assert r["stats"]["workers_started"] >= 2
+
+
+@pytest.mark.parametrize("case,why", [("exit_at_import", "ended the worker while importing"), ("hang_at_import", "did not finish importing within 3 s")])
+def test_a_module_that_breaks_the_import_is_blamed_and_skipped(quick, submissions, case, why):
+    r = quick(submissions / "boundary" / case, ["mlp", "nest_mlp"])
+    assert r.status("nest_mlp") == "passed"
+    h = r.hook("mlp")
+    assert h["status"] == "error"
+    assert why in h["message"] and "a_" in h["message"]
