@@ -10,13 +10,23 @@ A pytest plugin (entry point ``pytest11``: loaded automatically where the grader
 
 ``grade`` uses one grader (plugins loaded once, one worker template) for the whole test
 session; extra plugins come from ``--grader-plugin`` (repeatable) or ``grader_plugins`` in the
-pytest configuration.
+pytest configuration. ``grade_with(*plugins)`` gives a ``grade`` function whose grader loads
+other plugins (a module name, a ``.py`` file or a package directory), one grader per distinct
+list for the session.
+
+One-bug fixtures (``one_bug_fixtures(directory)``): directories holding a submission and a
+``bug.toml`` that says which checks it must fail (``bug``, ``only``, ``fails``, optionally
+``message`` and ``hint``: text one failure's message or hint must contain).
+``one_bug_problems(graded, fixture)`` says how a graded fixture departs from its ``bug.toml``.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -77,7 +87,72 @@ class Graded:
         return bool(ran) and all(c["status"] == "passed" for c in ran)
 
     def messages(self, hook: str | None = None) -> dict[str, str]:
+        """Check id to message, for the checks that did not pass."""
         return {c["id"]: c["message"] for c in self.checks(hook) if c["status"] in ("failed", "error")}
+
+    def hints(self, hook: str | None = None) -> dict[str, str]:
+        """Check id to hint, for the checks that did not pass and gave one."""
+        return {c["id"]: c["hint"] for c in self.checks(hook) if c["status"] in ("failed", "error") and c.get("hint")}
+
+
+# -- one-bug fixtures ---------------------------------------------------------------------------
+
+
+@dataclass
+class OneBug:
+    """A submission with one known bug and the checks it must fail (its ``bug.toml``)."""
+
+    path: Path
+    bug: str
+    only: list[str]
+    fails: set[str]
+    message: str | None = None
+    hint: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def one_bug_fixtures(directory: str | Path) -> list[OneBug]:
+    """The one-bug fixtures under ``directory`` (each subdirectory with a ``bug.toml``), sorted."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    out = []
+    for path in sorted(p for p in Path(directory).iterdir() if (p / "bug.toml").is_file()):
+        spec = tomllib.loads((path / "bug.toml").read_text())
+        known = {"bug", "only", "fails", "message", "hint"}
+        out.append(OneBug(
+            path=path, bug=spec["bug"], only=list(spec["only"]), fails=set(spec["fails"]),
+            message=spec.get("message"), hint=spec.get("hint"),
+            extra={k: v for k, v in spec.items() if k not in known},
+        ))
+    return out
+
+
+def one_bug_problems(graded: Graded, fixture: OneBug) -> list[str]:
+    """What is wrong with a graded one-bug fixture: checks failed that should not have been
+    (or the reverse), hooks none of whose checks ran, a missing message or hint text."""
+    problems = []
+    failed = set().union(*(graded.failed(h) for h in fixture.only))
+    if failed != fixture.fails:
+        problems.append(
+            f"{fixture.name} ({fixture.bug}): failed {sorted(failed)}, expected {sorted(fixture.fails)}; "
+            f"messages: {graded.messages()}"
+        )
+    for hook in fixture.only:
+        if not (graded.passed(hook) | graded.failed(hook)):
+            problems.append(f"{fixture.name}: no check of {hook} ran")
+    bad = [c for h in fixture.only for c in graded.checks(h) if c["status"] != "passed"]
+    if fixture.message and not any(fixture.message in c["message"] for c in bad):
+        problems.append(f"{fixture.name}: no message contains {fixture.message!r}: {[c['message'] for c in bad]}")
+    if fixture.hint and not any(fixture.hint in (c.get("hint") or "") for c in bad):
+        problems.append(f"{fixture.name}: no hint contains {fixture.hint!r}: {[c.get('hint') for c in bad]}")
+    return problems
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,11 +173,38 @@ def grader_instance(request: pytest.FixtureRequest):
     g.close()
 
 
+def _grade_function(grader) -> Callable[..., Graded]:
+    def run(path: str | Path, only: list[str] | None = None, seed: int = 1234, keyword: str | None = None) -> Graded:
+        return Graded(grader.grade(Path(path), seed=seed, only=only, keyword=keyword))
+
+    run.grader = grader  # its plugin manager (``.pm``) and course (``.course``), for assertions
+    return run
+
+
 @pytest.fixture
 def grade(grader_instance):
     """``grade(path, only=[...], seed=1234, keyword=None) -> Graded``."""
+    return _grade_function(grader_instance)
 
-    def run(path: str | Path, only: list[str] | None = None, seed: int = 1234, keyword: str | None = None) -> Graded:
-        return Graded(grader_instance.grade(Path(path), seed=seed, only=only, keyword=keyword))
 
-    return run
+@pytest.fixture(scope="session")
+def grade_with():
+    """``grade_with(*plugins) -> grade``: like ``grade``, with a grader that also loads these
+    plugins (module names, ``.py`` files, package directories). One grader per distinct list
+    (and plugin environment variables) for the session."""
+    from .trusted.grading import Grader, Options
+    from .trusted.submission import Timeouts
+
+    graders: dict[tuple, Any] = {}
+
+    def make(*plugins: str | Path) -> Callable[..., Graded]:
+        env = tuple(os.environ.get(k) for k in ("GRADER_DISABLE_PLUGINS", "GRADER_LOAD_PLUGINS"))
+        key = (tuple(str(p) for p in plugins), env)
+        if key not in graders:
+            options = Options(plugins=list(key[0]), timeouts=Timeouts(check=15, import_module=15, submission=300))
+            graders[key] = Grader(options)
+        return _grade_function(graders[key])
+
+    yield make
+    for g in graders.values():
+        g.close()

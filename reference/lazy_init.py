@@ -1,6 +1,5 @@
 """5.3 Deferred initialization (reference)."""
 
-import torch
 from torch import nn
 
 

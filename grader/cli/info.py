@@ -10,7 +10,7 @@ from . import EXIT_USAGE, Failure, _renderers, main
 
 
 @main.command("list")
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin module or .py file (repeatable).")
+@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable).")
 def list_(plugins):
     """List sections, hooks and their checks."""
     from ..plugins import PluginError, get_plugin_manager
@@ -36,7 +36,7 @@ def list_(plugins):
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin module or .py file (repeatable).")
+@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init(directory, plugins, force):
     """Write a starter submission into DIRECTORY: one stub per hook, raising NotImplementedError,
@@ -59,26 +59,35 @@ def init(directory, plugins, force):
 
 
 @main.command()
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin module or .py file (repeatable).")
+@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable).")
 def plugins(plugins):
-    """List loaded plugins: name, where they come from, version."""
+    """List loaded plugins: name, where they come from, version, file.
+
+    Entry-point plugins (the ``grader`` group) load unless GRADER_DISABLE_PLUGINS=1 (or a list
+    of names to skip); GRADER_LOAD_PLUGINS=a,b loads only those."""
     from ..plugins import PluginError, describe_plugins, get_plugin_manager
 
     try:
         pm = get_plugin_manager(list(plugins))
     except PluginError as e:
         raise Failure(str(e), EXIT_USAGE) from None
-    for p in describe_plugins(pm):
-        click.echo(f"{p.name:<36} {p.source:<28} {p.version:<10} {p.path}")
+    rows = [("name", "source", "version", "file")] + [(p.name, p.source, p.version or "-", p.path) for p in describe_plugins(pm)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        click.echo("  ".join(f"{c:<{w}}" for c, w in zip(r, widths)) + f"  {r[3]}")
 
 
 @main.command()
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin module or .py file (repeatable).")
+@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable).")
 def formats(plugins):
     """List report formats."""
-    from ..plugins import get_plugin_manager
+    from ..plugins import PluginError, get_plugin_manager
 
-    for name, f in sorted(_renderers(get_plugin_manager(list(plugins))).items()):
+    try:
+        pm = get_plugin_manager(list(plugins))
+    except PluginError as e:
+        raise Failure(str(e), EXIT_USAGE) from None
+    for name, f in sorted(_renderers(pm).items()):
         click.echo(f"{name:<12} {f.description}")
 
 

@@ -12,26 +12,45 @@ from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, _atomic_
 
 
 @main.command()
-@click.argument("submission", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("submissions", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--each", "each", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Grade every subdirectory of this directory, one submission each (repeatable): batch mode.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Batch mode: submissions graded at once (default: one per CPU core, memory permitting).")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Batch mode: where per-submission results, gradebook.csv and report.html go (default: grader-results).")
 @click.option("-f", "--format", "formats", multiple=True, help="Report format (repeatable; see `grader formats`). Default: text.")
-@click.option("-o", "--output", "outputs", multiple=True, help="File for the matching --format (repeatable); '-' is standard output.")
+@click.option("-o", "--output", "outputs", multiple=True, help="File for the matching --format (repeatable): the n-th --output goes with the n-th --format; '-' or none is standard output.")
 @click.option("--seed", type=int, default=None, help="Seed for every random input; reproduces a run exactly.")
 @click.option("--only", multiple=True, help="Grade only this hook (repeatable).")
 @click.option("-k", "keyword", default=None, help="pytest -k expression selecting checks.")
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin module or .py file (repeatable).")
+@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: a module, a .py file or a package directory (repeatable).")
 @click.option("--sandbox", default=None, help="Force a confinement level.")
 @click.option("--min-sandbox", default=None, help="Refuse to grade below this confinement level.")
 @click.option("--timeout", type=float, default=None, help="Seconds allowed for one check (default 20).")
 @click.option("--total-timeout", type=float, default=None, help="Seconds allowed for the whole submission (default 600).")
 @click.option("--no-cuda", is_flag=True, help="Grade on the CPU only, even where CUDA devices exist.")
-def run(submission, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda):
-    """Grade SUBMISSION, a directory of .py files."""
+@click.option("--assignment", "assignment_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Assignment TOML file (or a pyproject.toml with [tool.grader]): hooks graded, points, visibility, required hooks, time limits, seed.")
+@click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
+              help="Exit 0 when the score is at least PERCENT of the maximum, 1 below it (instead of 0 only when every check passed).")
+@click.option("--audience", type=click.Choice(["student", "instructor"]), default="student", show_default=True,
+              help="Who reads the reports: 'student' withholds the messages of checks that are not visible yet.")
+def run(submissions, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda,
+        assignment_file, fail_under, audience, each, jobs, results_dir):
+    """Grade SUBMISSION, a directory of .py files (several, or --each DIR: a class; see docs/batch.md)."""
+    if each or jobs or results_dir or len(submissions) != 1:
+        from .gradebook import grade_class
+
+        sys.exit(grade_class(**{k: v for k, v in locals().items() if k != "grade_class"}))
+    submission = submissions[0]
     from ..trusted.workers import Zygote
 
     # Start the worker template first: its torch import overlaps ours.
     zygote = Zygote()
     try:
-        code = _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda)
+        code = _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda,
+                    assignment_file=assignment_file, fail_under=fail_under, audience=audience)
     finally:
         zygote.close()
     sys.exit(code)
@@ -44,7 +63,8 @@ def _pairs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[str
     return [(f, outputs[i] if i < len(outputs) else "-") for i, f in enumerate(formats)]
 
 
-def _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda) -> int:
+def _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda,
+         assignment_file=None, fail_under=None, audience="student") -> int:
     from ..plugins import PluginError
     from ..trusted.grading import Grader, GradingError, Options, UsageError
     from ..trusted.sandbox import SandboxUnavailable
@@ -53,14 +73,25 @@ def _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, san
     pairs = _pairs(formats, outputs)
     if not submission.is_dir():
         raise Failure(f"{submission}: not a directory", EXIT_USAGE)
-    timeouts = Timeouts()
+    assignment = None
+    if assignment_file is not None:
+        from ..trusted.assignment import AssignmentError, load_assignment
+
+        try:
+            assignment = load_assignment(assignment_file)
+        except AssignmentError as e:
+            raise Failure(str(e), EXIT_USAGE) from None
+    # The assignment's limits and seed are defaults; the command line overrides them.
+    timeouts = assignment.make_timeouts() if assignment else Timeouts()
+    seed = assignment.seed if seed is None and assignment else seed
+    min_sandbox = min_sandbox or (assignment.min_sandbox if assignment else None)
     if timeout is not None:
         timeouts.check = timeout
     if total_timeout is not None:
         timeouts.submission = total_timeout
     options = Options(
         seed=seed, only=list(only), keyword=keyword, plugins=list(plugins), sandbox=sandbox,
-        min_sandbox=min_sandbox, timeouts=timeouts, cuda=not no_cuda,
+        min_sandbox=min_sandbox, timeouts=timeouts, cuda=not no_cuda, assignment=assignment,
     )
     try:
         grader = Grader(options, zygote=zygote)
@@ -70,29 +101,61 @@ def _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, san
     for fmt, _ in pairs:
         if fmt not in renderers:
             raise Failure(f"unknown format {fmt!r} (known: {', '.join(sorted(renderers))})", EXIT_USAGE)
-    from ..trusted.scoring import failsafe_result
-
-    for fmt, out in pairs:
-        if out != "-" and fmt == "json":
-            import json
-
-            _atomic_write(out, json.dumps(failsafe_result(str(submission), "grading did not finish"), indent=2))
+    # Every output file holds a valid "did not finish" report until the real one replaces it, so
+    # a grader killed mid-run (a platform timeout) still leaves something the platform can read.
+    _write_failsafe(str(submission), "grading did not finish", pairs, renderers)
     try:
         result = grader.grade(submission)
     except (UsageError,) as e:
         raise Failure(str(e), EXIT_USAGE) from None
     except (GradingError, Exception) as e:  # the grader itself failed: say so, exit 3
-        raise Failure(f"the grader failed: {type(e).__name__}: {e}", EXIT_INTERNAL) from e
-    _write_reports(result, pairs, renderers)
+        reason = f"the grader failed: {type(e).__name__}: {e}"
+        _write_failsafe(str(submission), reason, pairs, renderers)
+        raise Failure(reason, EXIT_INTERNAL) from e
+    try:
+        _write_reports(result, pairs, renderers, audience=audience)
+    except OSError as e:
+        raise Failure(f"cannot write a report: {e}", EXIT_USAGE) from None
+    except Exception as e:  # a format that cannot render the result is the grader's failure
+        raise Failure(f"the grader failed writing reports: {type(e).__name__}: {e}", EXIT_INTERNAL) from e
+    # Broken checks (an instructor plugin that cannot be collected, say) leave the grade
+    # incomplete: the reports are written, but the run says so and exits 3, not 0 or 1.
+    for error in result.get("grading_errors", ()):
+        click.echo(f"grader: error in the checks, not the submission: {error}", err=True)
+    if result.get("grading_errors"):
+        return EXIT_INTERNAL
+    return _exit_code(result, fail_under)
+
+
+def _write_failsafe(submission: str, reason: str, pairs: list[tuple[str, str]], renderers: dict) -> None:
+    from ..reports import ReportOptions
+    from ..trusted.scoring import failsafe_result
+
+    for fmt, out in pairs:
+        if out != "-" and (Path(out).is_file() or not Path(out).exists()):  # not into a pipe
+            try:
+                _atomic_write(out, renderers[fmt].render(failsafe_result(submission, reason), ReportOptions()))
+            except OSError as e:
+                raise Failure(f"cannot write {out}: {e}", EXIT_USAGE) from None
+            except Exception:  # a format that cannot render even this fails later, with the real result
+                pass
+
+
+def _exit_code(result: dict, fail_under: float | None = None) -> int:
+    """0 every graded check passed (or, with ``--fail-under``, the score reached PERCENT); else 1."""
+    from ..reports import percent
+
+    if fail_under is not None:
+        return EXIT_OK if not result.get("grading_error") and percent(result) >= fail_under else EXIT_FAILED
     return EXIT_OK if _all_passed(result) else EXIT_FAILED
 
 
-def _write_reports(result: dict, pairs: list[tuple[str, str]], renderers: dict) -> None:
+def _write_reports(result: dict, pairs: list[tuple[str, str]], renderers: dict, audience: str = "student") -> None:
     from ..reports import ReportOptions
 
     for fmt, out in pairs:
         color = out == "-" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        data = renderers[fmt].render(result, ReportOptions(color=color))
+        data = renderers[fmt].render(result, ReportOptions(color=color, audience=audience))
         if out == "-":
             if isinstance(data, bytes):
                 sys.stdout.buffer.write(data)
@@ -104,8 +167,8 @@ def _write_reports(result: dict, pairs: list[tuple[str, str]], renderers: dict) 
 
 
 def _all_passed(result: dict) -> bool:
-    return all(
-        c["status"] in ("passed", "skipped") for h in result["hooks"].values() for c in h["checks"]
-    ) and all(h["status"] in ("passed", "skipped") for h in result["hooks"].values())
+    from ..reports import all_passed
+
+    return all_passed(result)
 
 

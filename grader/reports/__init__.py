@@ -4,7 +4,9 @@ output from the JSON result alone, so no two formats can disagree about a score.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
+
+AUDIENCES = ("student", "instructor")
 
 
 @dataclass
@@ -13,6 +15,9 @@ class ReportOptions:
 
     color: bool = False
     per_hook: bool = False  # Gradescope: one test per hook instead of one per check
+    # "student": the messages of checks whose visibility is not "visible" are withheld (the
+    # default: CI logs and step summaries are read by students); "instructor": everything.
+    audience: str = "student"
     extra: dict = field(default_factory=dict)
 
 
@@ -26,3 +31,141 @@ class ReportFormat:
 
 def visible_to_students(entry: dict) -> bool:
     return entry.get("visibility", "visible") == "visible"
+
+
+# -- helpers shared by the formats ------------------------------------------------------------
+
+WITHHELD = {
+    "hidden": "details hidden from students",
+    "after_due_date": "details shown after the due date",
+    "after_published": "details shown when grades are published",
+}
+
+
+def shows_details(visibility: str, options: ReportOptions) -> bool:
+    return options.audience == "instructor" or visibility == "visible"
+
+
+def withheld(visibility: str) -> str:
+    return WITHHELD.get(visibility, "details hidden from students")
+
+
+def graded_hooks(result: dict) -> list[tuple[str, dict]]:
+    """The hooks this run graded (its selection), in course order."""
+    selection = result.get("selection")
+    return [(n, h) for n, h in result.get("hooks", {}).items() if selection is None or n in selection]
+
+
+def check_key(entry: dict) -> str:
+    """``mlp/outputs[cpu]`` → ``mlp/outputs``; ``param_shapes/shapes[rgnet-cuda:0]`` →
+    ``param_shapes/shapes[rgnet]``: the device cell (from the entry's ``device``) is dropped."""
+    cid, device = entry["id"], entry.get("device")
+    if device:
+        if cid.endswith(f"[{device}]"):
+            return cid[: -len(device) - 2]
+        if cid.endswith(f"-{device}]"):
+            return cid[: -len(device) - 2] + "]"
+    return cid
+
+
+@dataclass
+class Check:
+    """One check with its device cells folded together: what the formats call a test."""
+
+    key: str
+    hook: str
+    section: str
+    status: str  # passed | failed | error | skipped
+    score: float
+    max_score: float
+    visibility: str
+    description: str
+    cells: list[dict]
+    not_attempted: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.key.split("/", 1)[1]
+
+    @property
+    def ran(self) -> list[dict]:
+        return [c for c in self.cells if c["status"] != "skipped"]
+
+    def details(self, options: ReportOptions) -> list[tuple[str, str, str | None]]:
+        """(cell label, message, hint) of each cell that ran and did not pass (one unlabelled
+        line when they all failed alike), or one withheld line when the audience may not read
+        them."""
+        bad = [c for c in self.ran if c["status"] != "passed"]
+        if not bad:
+            return []
+        if not shows_details(self.visibility, options):
+            return [("", withheld(self.visibility), None)]
+        if len(self.cells) == 1 or (len(bad) == len(self.ran) and len({(c["message"], c.get("hint")) for c in bad}) == 1):
+            # One cell, or every cell failing the same way (e.g. not attempted): no device label.
+            return [("", bad[0]["message"] or bad[0]["status"], bad[0].get("hint"))]
+        return [(c.get("device") or "", c["message"] or c["status"], c.get("hint")) for c in bad]
+
+    def skipped_cells(self) -> list[tuple[str, str]]:
+        """(cell label, reason) of the cells that did not run (no CUDA device, …)."""
+        return [(c.get("device") or "", c["message"] or "skipped") for c in self.cells if c["status"] == "skipped"]
+
+
+def folded_checks(result: dict, hooks: list[tuple[str, dict]] | None = None) -> Iterator[Check]:
+    """The graded hooks' checks, device cells folded, in result order."""
+    for hook, h in hooks if hooks is not None else graded_hooks(result):
+        groups: dict[str, list[dict]] = {}
+        for c in h.get("checks", []):
+            groups.setdefault(check_key(c), []).append(c)
+        for key, cells in groups.items():
+            ran = [c for c in cells if c["status"] != "skipped"]
+            if not ran:
+                status = "skipped"
+            elif all(c["status"] == "passed" for c in ran):
+                status = "passed"
+            elif all(c["status"] == "error" for c in ran):
+                status = "error"
+            else:
+                status = "failed"
+            yield Check(
+                key=key,
+                hook=hook,
+                section=h.get("section", ""),
+                status=status,
+                score=sum(c["score"] for c in cells),
+                max_score=sum(c["max_score"] for c in cells),
+                visibility=cells[0].get("visibility", h.get("visibility", "visible")),
+                description=cells[0].get("description", ""),
+                cells=cells,
+                not_attempted=bool(ran) and all(c.get("not_attempted") for c in ran),
+            )
+
+
+def all_visible(result: dict) -> bool:
+    """Whether every graded check is visible now (else a student-facing total would give away
+    what the hidden ones scored: Gradescope hides the total in that case too)."""
+    return all(c.visibility == "visible" for c in folded_checks(result))
+
+
+def total(result: dict) -> float:
+    """The grade: ``final_score`` (0 when a required hook did not pass), else ``score``."""
+    return float(result.get("final_score", result["score"]))
+
+
+def percent(result: dict) -> float:
+    """The grade as a percentage of the maximum; 0 when nothing was graded (fail closed)."""
+    return 100.0 * total(result) / result["max_score"] if result.get("max_score") else 0.0
+
+
+def points(x: float) -> str:
+    return f"{x:.4g}" if abs(x) < 1e4 else f"{x:.6g}"
+
+
+def all_passed(result: dict) -> bool:
+    """Every graded check that ran passed (skipped cells aside), no required hook failed and
+    grading finished: exit code 0, Classroom ``pass``."""
+    if result.get("grading_error") or result.get("required_failed"):
+        return False
+    return all(
+        h["status"] in ("passed", "skipped") and all(c["status"] in ("passed", "skipped") for c in h.get("checks", []))
+        for _, h in graded_hooks(result)
+    )

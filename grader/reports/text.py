@@ -3,7 +3,8 @@ hint. Colour only when writing to a terminal."""
 
 from __future__ import annotations
 
-from . import ReportFormat, ReportOptions
+from . import ReportFormat, ReportOptions, graded_hooks, shows_details, withheld
+from . import total as grade_total
 
 COLORS = {"passed": "32", "failed": "31", "error": "35", "not_attempted": "33", "skipped": "36"}
 LABELS = {"passed": "passed", "failed": "FAILED", "error": "ERROR", "not_attempted": "not attempted", "skipped": "skipped"}
@@ -26,9 +27,10 @@ def render(result: dict, options: ReportOptions) -> str:
         lines.append(paint(f"warning: {w}", "not_attempted"))
     sections = result.get("sections", {})
     by_section: dict[str, list[tuple[str, dict]]] = {}
-    for name, h in result["hooks"].items():
+    graded = graded_hooks(result)
+    for name, h in graded:
         by_section.setdefault(h["section"], []).append((name, h))
-    width = max([len(n) for n in result["hooks"]] + [10])
+    width = max([len(n) for n, _ in graded] + [10])
     for sid, hooks in by_section.items():
         got = sum(h["score"] for _, h in hooks)
         mx = sum(h["max_score"] for _, h in hooks)
@@ -38,14 +40,18 @@ def render(result: dict, options: ReportOptions) -> str:
             label = LABELS.get(h["status"], h["status"])
             lines.append(f"  {name:<{width}}  {paint(f'{label:<13}', h['status'])}  {_pts(h['score']):>5}/{_pts(h['max_score']):<5}")
     failures = []
-    for name, h in result["hooks"].items():
+    for name, h in graded:
         if h["status"] in ("failed", "error"):
             shown = [c for c in h["checks"] if c["status"] in ("failed", "error") and not c.get("not_attempted")]
             if h["status"] == "error" or not shown:
                 failures.append((name, h["status"], h["message"], None))
                 continue
             for c in shown:
-                failures.append((c["id"], c["status"], c["message"], c.get("hint")))
+                vis = c.get("visibility", "visible")
+                if shows_details(vis, options):
+                    failures.append((c["id"], c["status"], c["message"], c.get("hint")))
+                else:  # a student audience never reads a hidden check's message
+                    failures.append((c["id"], c["status"], withheld(vis), None))
     if failures:
         lines.append("")
         lines.append("What did not pass:")
@@ -53,9 +59,11 @@ def render(result: dict, options: ReportOptions) -> str:
             lines.append(f"  {paint(cid, status)}: {message}")
             if hint:
                 lines.append(f"      hint: {hint}")
-    total, mx = result["score"], result["max_score"]
+    total, mx = grade_total(result), result["max_score"]
     pct = 100.0 * total / mx if mx else 0.0
     lines.append("")
+    if result.get("required_failed"):
+        lines.append(paint(f"required hook(s) not passed: {', '.join(result['required_failed'])}: the score is 0", "failed"))
     lines.append(f"Score: {_pts(total)}/{_pts(mx)} ({pct:.1f}%)")
     if result.get("grading_error"):
         lines.append(paint(f"grading error: {result['grading_error']}", "error"))

@@ -8,6 +8,7 @@ function in some check plugin can never be mistaken for an implementation.
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -104,11 +105,29 @@ def _spec_functions(module: ModuleType) -> list[Any]:
     return sorted(out, key=lambda f: inspect.getsourcelines(f)[1] if inspect.isfunction(f) else 0)
 
 
+def _reference_mismatch(e: pluggy.PluginValidationError, module: ModuleType, hooks: dict[str, HookSpec]) -> str:
+    """Which reference module, which hook, and the arguments the hook expects."""
+    where = getattr(module, "__file__", None) or module.__name__
+    found = re.search(r"for hook '(\w+)'", str(e))
+    spec = hooks.get(found.group(1)) if found else None
+    reason = str(e).strip().splitlines()[-1]
+    if spec is None:
+        return f"reference module {module.__name__} ({where}): {reason}"
+    try:
+        given = f"{spec.name}{inspect.signature(getattr(module, spec.name))}"
+    except (TypeError, ValueError, AttributeError):
+        given = spec.name
+    return f"reference module {module.__name__} ({where}): `{given}` does not fit the exercise hook; expected `{spec.signature}` ({reason})"
+
+
 def load_course(pm: pluggy.PluginManager) -> Course:
     sections: list[Section] = []
     hooks: dict[str, HookSpec] = {}
     epm = ExercisePluginManager(PROJECT)
-    for modules in pm.hook.grader_exercises():
+    # pluggy answers last-registered first; sections follow registration order instead
+    # (entry points by name, then the assignment's and --plugin ones), so a section added with
+    # --plugin comes after the installed course's.
+    for modules in reversed(pm.hook.grader_exercises()):
         for module in modules or []:
             sid = getattr(module, "SECTION", None)
             if not sid:
@@ -133,16 +152,16 @@ def load_course(pm: pluggy.PluginManager) -> Course:
                 section.hooks.append(spec)
             sections.append(section)
             epm.add_hookspecs(module)
-    for modules in pm.hook.grader_reference():
+    for modules in reversed(pm.hook.grader_reference()):
         for module in modules or []:
             try:
                 epm.register(module, name=f"reference:{module.__name__}")
             except pluggy.PluginValidationError as e:
-                raise PluginError(str(e)) from e
+                raise PluginError(_reference_mismatch(e, module, hooks)) from e
             except ValueError:
                 pass  # already registered
     check_files: list[Path] = []
-    for items in pm.hook.grader_checks():
+    for items in reversed(pm.hook.grader_checks()):
         for item in items or []:
             path = Path(item.__file__) if isinstance(item, ModuleType) else Path(item)
             path = path.resolve()

@@ -24,6 +24,7 @@ class Options:
     timeouts: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
     cuda: bool = True
+    assignment: Any = None  # grader.trusted.assignment.Assignment: selection, points, visibility, required
 
 
 class GradingError(Exception):
@@ -49,6 +50,17 @@ def cuda_devices(enabled: bool = True) -> list[str]:
         return []
 
 
+def worker_limits(limits: Limits, cuda: bool) -> Limits:
+    """The limits a worker gets. With CUDA devices the memory limit is on data (RLIMIT_DATA),
+    not address space: initializing CUDA reserves far more virtual memory than it uses (tens of
+    GiB), so under RLIMIT_AS every CUDA call in the worker fails (``Limits.rlimits``; the
+    launcher is told about CUDA). The other limits and the wall-clock kill stay."""
+    return limits
+
+
+_warm = False  # the trusted process's torch has done its lazy imports (``Grader.warm_up``)
+
+
 class Grader:
     """Holds what does not change between submissions: plugins, course, zygote, level."""
 
@@ -59,14 +71,33 @@ class Grader:
 
         self.options = options
         self.zygote = zygote or Zygote()
-        self.pm = get_plugin_manager(options.plugins)
+        self.assignment = options.assignment
+        self.pm = get_plugin_manager([*(self.assignment.plugins if self.assignment else []), *options.plugins])
         self.course = load_course(self.pm)
+        self.selection: list[str] = []  # hooks graded when a run names none (empty: all)
+        if self.assignment is not None:
+            from .inventory import collect_checks
+
+            metas, _ = collect_checks(self.course)
+            self.assignment.validate_against(self.course, {m.key for m in metas})
+            self.pm.register(self.assignment.plugin(self.course), name="grader-assignment")
+            self.selection = self.assignment.selection(self.course)
         unknown = [h for h in options.only if h not in self.course.hooks]
         if unknown:
             raise UsageError(f"unknown hook(s) for --only: {', '.join(unknown)}")
-        self.level = choose_level(options.sandbox, options.min_sandbox)
         self.cuda = cuda_devices(options.cuda)
-        self.cache: dict = {}
+        self.warm_up()  # before the level's probe waits for the template
+        # Probed once: the strongest level whose workers really start here (docs/confinement.md).
+        self.level = choose_level(options.sandbox, options.min_sandbox, zygote=self.zygote)
+        from .sandbox import grader_paths
+
+        self.hidden = grader_paths(self.pm.get_plugins())  # never visible inside a worker
+        from ..worker import precision
+
+        precision.apply()  # the reference computes under the workers' policy (no TF32)
+        # Reference observations depend only on the seed: one store per seed, shared by every
+        # submission graded with it (a batch computes them once per grading process).
+        self.caches: dict[int, dict] = {}
 
     def tolerance(self, hook: str, check: str, dtype: Any, device: str) -> tuple[float, float]:
         from .compare import device_tolerance
@@ -92,8 +123,10 @@ class Grader:
             raise UsageError(f"{submission}: not a directory")
         seed = self.options.seed if seed is None and self.options.seed is not None else seed
         seed = new_seed() if seed is None else seed
+        selected = set(only or self.options.only or self.selection)
         started = time.monotonic()
-        launcher = Launcher(self.zygote, self.level, self.options.limits)
+        launcher = Launcher(self.zygote, self.level, worker_limits(self.options.limits, bool(self.cuda)),
+                            hidden=self.hidden, cuda=bool(self.cuda))
         client = SubmissionClient(path, self.course.hook_args(), launcher.spawn, self.options.timeouts)
         view = SubmissionView(client)
         ctx = RunContext(
@@ -102,8 +135,8 @@ class Grader:
             seed=seed,
             cuda_devices=self.cuda,
             tolerance=self.tolerance,
-            cache=self.cache,
-            only=set(only or self.options.only) if (only or self.options.only) else None,
+            cache=self.caches.setdefault(seed, {}),
+            only=selected or None,
         )
         try:
             try:
@@ -116,10 +149,13 @@ class Grader:
             outcomes, errors = run_checks(ctx, keyword if keyword is not None else self.options.keyword)
         finally:
             client.close()
+            self._sweep()
             launcher.close()
         discovery = client.discovery
+        # Warnings are for the student (near-miss names, advice from checks); problems of the
+        # checks themselves (a plugin bug) are for the instructor: `grading_errors`.
         warnings = list(discovery.warnings) if discovery else []
-        warnings += errors
+        warnings += [a for a in ctx.advice if a not in warnings]
         result = build_result(
             self.course,
             outcomes,
@@ -131,13 +167,47 @@ class Grader:
             points=self.points,
             visibility=self.visibility,
             warnings=warnings,
+            required=self.assignment.required if self.assignment else (),
             extra={
                 "execution_time": round(time.monotonic() - started, 3),
                 "stats": {**client.stats, "workers_started": client.workers_started},
+                **({"grading_errors": list(errors)} if errors else {}),
+                # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
+                **({"selection": [h for h in self.course.hooks if h in selected]} if selected else {}),
+                **({"assignment": self.assignment.describe(self.course)} if self.assignment else {}),
             },
         )
         self.pm.hook.grader_result(result=result)
         return result
+
+    def warm_up(self) -> None:
+        """While the worker template is still starting (a cold run), make torch do here, once,
+        the lazy imports that the checks' reference side would otherwise trigger mid-run
+        (~1.5 s: sympy on the first backward with a gradient, torch._dynamo on the first
+        optimizer step, torch.testing's on the first comparison): time spent waiting for the
+        template instead of on the critical path. The template imports its own before forking."""
+        global _warm
+        if _warm or self.zygote.started():
+            return
+        _warm = True
+        import torch
+        import torch.testing
+
+        x = torch.ones(2, requires_grad=True)
+        (x * 2).backward(torch.ones(2))
+        opt = torch.optim.SGD([x], lr=0.1)
+        opt.step()
+        opt.zero_grad()
+        torch.testing.assert_close(x.detach(), x.detach())
+
+    def _sweep(self) -> None:
+        """Nothing of this submission's run (a daemon it left behind) lives on into the next."""
+        from .workers import WorkerFailure
+
+        try:
+            self.zygote.sweep()
+        except WorkerFailure:
+            pass  # the template is gone, its workers with it; the next spawn reports it
 
     def close(self) -> None:
         self.zygote.close()

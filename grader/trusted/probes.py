@@ -90,10 +90,11 @@ class ModuleSummary:
         self.data = data
         self.is_module = bool(data.get("is_module"))
         self.type = str(data.get("type", "?"))
-        self.params: list[dict] = _list_of_dicts(data.get("params", []))
-        self.buffers: list[dict] = _list_of_dicts(data.get("buffers", []))
+        # Copies: the answer may be cached and decoded again by another check.
+        self.params: list[dict] = [dict(x) for x in _list_of_dicts(data.get("params", []))]
+        self.buffers: list[dict] = [dict(x) for x in _list_of_dicts(data.get("buffers", []))]
         self.modules: list[dict] = _list_of_dicts(data.get("modules", []))
-        self.tensor_attrs: list[dict] = _list_of_dicts(data.get("tensor_attrs", []))
+        self.tensor_attrs: list[dict] = [dict(x) for x in _list_of_dicts(data.get("tensor_attrs", []))]
         self.hidden_modules: list[dict] = _list_of_dicts(data.get("hidden_modules", []))
         keys = data.get("state_dict_keys")
         self.state_dict_keys: list[str] | None = [str(k) for k in keys] if isinstance(keys, list) else None
@@ -187,6 +188,13 @@ def _tensor_out(obj: Any, tensors: dict) -> TensorOut | Any:
     return _value(obj, tensors)
 
 
+def decode_value(obj: Any, tensors: dict) -> Any:
+    """A value from an operation's answer: a tensor as ``TensorOut`` (its device and autograd
+    metadata kept) at the top level, plain tensors inside containers, modules as ``ModuleSummary``.
+    Anything malformed is a ``BadAnswer``."""
+    return _tensor_out(obj, tensors)
+
+
 @dataclass
 class Run:
     y: Any = None
@@ -194,6 +202,9 @@ class Run:
     grads: dict[str, torch.Tensor | None] = field(default_factory=dict)
     error: dict | None = None
     backward_error: str | None = None
+    # Gradients of the modules handed to the hook, labelled by argument (``net1.0.weight``,
+    # ``make_block.2.bias``); only for requests made with ``given=True``.
+    given: dict[str, torch.Tensor | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -268,9 +279,11 @@ class SubmissionView:
         keep: bool = False,
         eval: bool = False,
         timeout: float | None = None,
+        given: bool = False,
     ) -> ModuleObservation:
         """Build a module through ``hook``, transplant ``state`` by name, move it to ``device``,
-        run each input (with a backward of the matching grad output when ``grads``)."""
+        run each input (with a backward of the matching grad output when ``grads``). With
+        ``given``, each run also reports the gradients of the modules passed in ``args``."""
         enc = _encoder()
         op: dict[str, Any] = {
             "op": "module", "hook": hook, "device": device, "dtype": dtype, "grads": grads,
@@ -287,6 +300,8 @@ class SubmissionView:
         }
         if state is not None:
             op["state"] = enc.encode(dict(state))
+        if given:  # only then, so other requests (and their cache keys) stay as they were
+            op["given"] = True
         ans = self._send(op, enc, timeout=timeout, cache=not keep)
         b, t = ans.body, ans.tensors
         obs = ModuleObservation(hook=hook)
@@ -313,8 +328,25 @@ class SubmissionView:
             if not isinstance(grads, dict):
                 raise BadAnswer("malformed gradients")
             run.grads = {str(k): (_tensor(v, t) if v is not None else None) for k, v in grads.items()}
+            given_grads = r.get("given_grads") or {}
+            if not isinstance(given_grads, dict):
+                raise BadAnswer("malformed gradients")
+            run.given = {str(k): (_tensor(v, t) if v is not None else None) for k, v in given_grads.items()}
             obs.runs.append(run)
         return obs
+
+    def operation(self, op: str, hook: str, *, args: dict | None = None, timeout: float | None = None, data: dict | None = None, **fields: Any) -> tuple[dict, dict]:
+        """Send an operation defined in ``grader/worker/ops_*.py``: ``args`` are encoded like a
+        hook's arguments, ``fields`` (plain JSON) ride along, and so does ``data`` (values the
+        operation uses besides the hook's arguments, encoded like them: tensors, bytes). Returns
+        the answer's body and tensors (``decode_value`` decodes a value in it; a module
+        description decodes with ``ModuleSummary``). Cached like ``call``."""
+        enc = _encoder()
+        req = {"op": op, "hook": hook, "args": {k: enc.encode(v) for k, v in (args or {}).items()}, **fields}
+        if data is not None:  # only then, so other requests (and their cache keys) stay as they were
+            req["data"] = {k: enc.encode(v) for k, v in data.items()}
+        ans = self._send(req, enc, timeout=timeout)
+        return ans.body, ans.tensors
 
     def facts(self, hook: str, **args: Any) -> dict:
         enc = _encoder()
@@ -371,5 +403,5 @@ class CallResult:
 
 __all__ = [
     "Arch", "ArchList", "Factory", "Scratch", "Handle", "ModuleSummary", "ModuleObservation",
-    "Run", "TensorOut", "SubmissionView", "CallResult", "Opaque",
+    "Run", "TensorOut", "SubmissionView", "CallResult", "Opaque", "decode_value",
 ]

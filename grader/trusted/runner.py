@@ -15,10 +15,17 @@ PYTEST_ARGS = [
     "-p", "no:cacheprovider",
     "-p", "no:stepwise",
     "-p", "no:legacypath",
+    # Per-submission overhead measured by benchmarks/bench.py: unraisableexception's gc.collect()
+    # at exit costs ~0.2 s; logging's per-phase handler swaps ~1 ms a check once torch's hundreds
+    # of loggers exist. Neither serves checks (their failures reach us as exceptions).
+    "-p", "no:unraisableexception",
+    "-p", "no:logging",
     "--import-mode=importlib",  # check modules of different plugins may share file names
     "-o", "python_functions=test_*",
     "-o", "xfail_strict=true",
     "--capture=sys",
+    # A plugin's broken check module is reported (`grading_errors`, exit 3); the rest still grades.
+    "--continue-on-collection-errors",
 ]
 
 

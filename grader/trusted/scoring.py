@@ -3,7 +3,14 @@
 Points: a check is worth ``grader_points(hook, check)`` (else its ``points`` marker, else 1);
 when a hook's total is set, its checks share the total in proportion to those weights. The
 device cells of one check share that check's points; a skipped cell (no CUDA device) counts for
-nothing either way, so it can never pass nor cost a student anything.
+nothing either way, so it can never pass nor cost a student anything. Hook and top-level sums
+are taken before rounding, so a hook set to 1 point with three checks is worth 1, not 0.999999.
+
+Required hooks (the assignment's ``required``): when one ran and did not pass, ``required_failed``
+names it and ``final_score`` (the grade the LMS formats report) is 0. ``score`` stays the sum of
+the hook scores, as RESULT_SCHEMA.md defines it, and hook and check scores stay as earned, so the
+feedback still shows what worked. A skipped required hook (not selected, or no device for it)
+gates nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ def build_result(
     visibility: Callable[[str, str | None], str | None],
     warnings: list[str] = (),
     extra: dict | None = None,
+    required: "list[str] | tuple[str, ...]" = (),
 ) -> dict:
     by_hook: dict[str, list[CheckOutcome]] = {}
     for o in outcomes:
@@ -46,14 +54,16 @@ def build_result(
     hooks_out: dict[str, Any] = OrderedDict()
     for name, spec in course.hooks.items():
         hooks_out[name] = _hook_entry(name, spec.section, by_hook.get(name, []), discovery, points, visibility)
-    score = sum(h["score"] for h in hooks_out.values())
-    max_score = sum(h["max_score"] for h in hooks_out.values())
+    score = sum(h.pop("_exact") for h in hooks_out.values())
+    max_score = sum(h.pop("_exact_max") for h in hooks_out.values())
+    required_failed = [n for n in required if n in hooks_out and hooks_out[n]["status"] not in ("passed", "skipped")]
     import torch
 
     result = {
         "schema": SCHEMA,
         "submission": submission,
         "score": _round(score),
+        "final_score": 0.0 if required_failed else _round(score),
         "max_score": _round(max_score),
         "seed": int(seed),
         "devices": list(devices),
@@ -62,6 +72,7 @@ def build_result(
         "warnings": list(warnings),
         "sections": {s.id: s.title for s in course.sections},
         "hooks": hooks_out,
+        "required_failed": required_failed,
     }
     if extra:
         result.update(extra)
@@ -87,12 +98,14 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
         scale = float(total) / sum(weights.values())
         weights = {k: w * scale for k, w in weights.items()}
     out_checks = []
+    exact_score = exact_max = 0.0
     for key, cells in keys.items():
         graded = [c for c in cells if c.status != "skipped"]
         share = weights[key] / len(graded) if graded else 0.0
         for c in cells:
             mx = 0.0 if c.status == "skipped" else share
             sc = mx if c.status == "passed" else 0.0
+            exact_score, exact_max = exact_score + sc, exact_max + mx
             entry = {
                 "id": c.id,
                 "status": c.status,
@@ -109,9 +122,7 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
             if c.doc:
                 entry["description"] = c.doc
             out_checks.append(entry)
-    score = sum(c["score"] for c in out_checks)
-    max_score = sum(c["max_score"] for c in out_checks)
-    statuses = [c["status"] for c in out_checks]
+    score, max_score = exact_score, exact_max
     ran = [c for c in out_checks if c["status"] != "skipped"]
     if pre is not None:
         status, message = pre
@@ -139,6 +150,8 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
         "message": message,
         "visibility": hook_vis,
         "checks": out_checks,
+        "_exact": score,  # popped by build_result: the total is summed before rounding
+        "_exact_max": max_score,
     }
 
 
@@ -168,8 +181,11 @@ def validate(result: dict) -> list[str]:
             if c.get("status") == "passed" and c.get("message"):
                 problems.append(f"{c.get('id')}: message on a passed check")
         total += h.get("score", 0)
-    if abs(total - result.get("score", 0)) > 1e-6:
+    if abs(total - result.get("score", 0)) > 1e-6 * max(1, len(result.get("hooks", {}))):
         problems.append("score is not the sum of hook scores")
+    final = result.get("final_score", result.get("score"))
+    if final != (0.0 if result.get("required_failed") else result.get("score")):
+        problems.append("final_score is not the score (or 0 when a required hook did not pass)")
     return problems
 
 
@@ -181,6 +197,7 @@ def failsafe_result(submission: str, reason: str) -> dict:
         "schema": SCHEMA,
         "submission": submission,
         "score": 0.0,
+        "final_score": 0.0,
         "max_score": 0.0,
         "seed": 0,
         "devices": [],
@@ -189,4 +206,5 @@ def failsafe_result(submission: str, reason: str) -> dict:
         "warnings": [reason],
         "grading_error": reason,
         "hooks": {},
+        "required_failed": [],
     }

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
 from .discovery import Discovery, static_definitions
@@ -75,7 +75,9 @@ class SubmissionClient:
         self._cache: dict[str, Answer] = {}
         self.started = time.monotonic()
         self.workers_started = 0
-        self.stats = {"requests": 0, "cached": 0, "worker_failures": 0}
+        # A batch's gradebook row says what happened from these (``timeouts``: requests past
+        # their limit; ``budget_spent``: the submission's whole time budget ran out).
+        self.stats = {"requests": 0, "cached": 0, "worker_failures": 0, "timeouts": 0, "budget_spent": False}
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class SubmissionClient:
             except ChannelError as e:
                 output = w.output.text()
                 w.kill()
+                self.stats["timeouts"] += isinstance(e, ChannelTimeout)
                 if current is None or current in self.skip:
                     # Nothing to blame: give up on this submission's worker entirely.
                     raise WorkerFailure("crashed", f"the worker failed while loading the submission: {e}", output) from None
@@ -172,6 +175,7 @@ class SubmissionClient:
             self.availability(op["hook"])
         left = self.timeouts.submission - (time.monotonic() - self.started)
         if left <= 0:
+            self.stats["budget_spent"] = True
             raise WorkerFailure("timeout", f"the submission's time budget ({self.timeouts.submission:g} s) is spent")
         limit = min(timeout or self.timeouts.check, left)
         w = worker or self._worker()
@@ -186,6 +190,8 @@ class SubmissionClient:
             output = w.output.text()
             w.kill()
             if isinstance(e, ChannelTimeout):
+                self.stats["timeouts"] += 1
+                self.stats["budget_spent"] |= limit >= left
                 raise WorkerFailure("timeout", f"timed out after {limit:g} s while running {what}", output) from None
             if isinstance(e, (ChannelClosed, OSError)):
                 raise WorkerFailure(

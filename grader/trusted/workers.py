@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,18 @@ WORKER_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONHASHSEED": "0",
 }
+
+# The exceptions: which GPUs the worker sees must be the grader's choice too (a worker reads the
+# first two when it initializes CUDA; the template's loader reads LD_LIBRARY_PATH at start, where
+# some systems keep libcuda).
+CUDA_ENV = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "LD_LIBRARY_PATH")
+
+
+def template_env() -> dict:
+    # NVML answers torch.cuda.is_available() in the template without initializing CUDA (a CUDA
+    # context does not survive the fork); forked workers drop the variable with the rest.
+    env = {**WORKER_ENV, "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
+    return {**env, **{k: os.environ[k] for k in CUDA_ENV if k in os.environ}}
 
 
 class WorkerFailure(Exception):
@@ -108,12 +120,22 @@ class Zygote:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            env=dict(WORKER_ENV),
+            env=template_env(),
             cwd="/",
             start_new_session=True,
         )
         child.close()
         log.close()
+
+    def started(self) -> bool:
+        """Whether the template has finished its imports (its ready message is waiting or read),
+        without waiting for it."""
+        if self.info is not None:
+            return True
+        try:
+            return bool(select.select([self.ctl], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True  # closed: ready() will say what happened
 
     def ready(self, timeout: float = 120.0) -> dict:
         with self.lock:
@@ -127,6 +149,9 @@ class Zygote:
                     self.ctl.settimeout(None)
                 if not msg or msg.get("event") != "ready":
                     raise WorkerFailure("crashed", "the worker template did not start (see --debug-log)")
+                if msg.get("cuda_initialized"):
+                    # Forked workers would inherit a CUDA context they cannot use.
+                    raise WorkerFailure("crashed", "the worker template initialized CUDA before forking (a grader bug)")
                 self.info = msg
             return self.info
 
@@ -156,6 +181,28 @@ class Zygote:
                 _zygote_protocol.send_ctl(self.ctl, {"op": "kill", "pid": pid})
         except OSError:
             pass
+
+    def sweep(self, timeout: float = 10.0) -> int:
+        """End every process the template made, workers and anything they left behind (a daemon
+        re-parented to it), and return how many were alive. Between two submissions: nothing of
+        one student's run may still be running when the next starts. Ends the workers of every
+        grader sharing this template, so only one grades at a time with it."""
+        with self.lock:
+            if self.info is None:
+                return 0  # never ready: it has made nothing
+            try:
+                _zygote_protocol.send_ctl(self.ctl, {"op": "sweep"})
+                self.ctl.settimeout(timeout)
+                msg, fds = _zygote_protocol.recv_ctl(self.ctl)
+            except (socket.timeout, OSError, ValueError) as e:
+                raise WorkerFailure("crashed", f"the worker template did not answer: {e}") from None
+            finally:
+                self.ctl.settimeout(None)
+        for fd in fds:
+            os.close(fd)
+        if not msg or msg.get("event") != "swept":
+            raise WorkerFailure("crashed", "the worker template did not answer")
+        return int(msg.get("killed", 0))
 
     def close(self, timeout: float = 5.0) -> None:
         """End the zygote and every worker it made; wait until they are gone."""

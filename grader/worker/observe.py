@@ -44,12 +44,19 @@ def plain_tensor_attrs(m: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return out
 
 
+# nn.Module's own bookkeeping (``_modules``, ``_parameters``, hook dicts…), never a student's list.
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+
+
 def hidden_modules(m: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Modules held in plain lists/tuples/dicts (or the like), so torch does not see them."""
+    """Modules held in plain lists/tuples/dicts (``self.layers`` or ``self._layers`` alike) and
+    registered nowhere in ``m``, so torch does not see them. A plain list that merely aliases
+    registered modules (a convenience) is not reported."""
     out = []
+    registered = {id(s) for _, s in m.named_modules(remove_duplicate=False)}
     for prefix, sub in m.named_modules(remove_duplicate=True):
         for attr, value in vars(sub).items():
-            if attr.startswith("_"):
+            if attr in _MODULE_INTERNALS:
                 continue
             items: list = []
             if isinstance(value, (list, tuple)):
@@ -57,8 +64,35 @@ def hidden_modules(m: nn.Module) -> list[tuple[str, nn.Module]]:
             elif isinstance(value, dict):
                 items = list(value.items())
             for key, v in items:
-                if isinstance(v, nn.Module):
+                if isinstance(v, nn.Module) and id(v) not in registered:
                     out.append((f"{prefix + '.' if prefix else ''}{attr}[{key!r}]", v))
+    return out
+
+
+def given_modules(args: dict) -> list[tuple[str, nn.Module]]:
+    """The modules a request handed to a hook, labelled by argument: ``net1``, ``modules.2``,
+    ``make_block.0`` (the first instance a factory made). The trusted side labels its own copies
+    the same way, so gradients can be compared whatever names the submission registers them under."""
+    out = []
+    for name, value in args.items():
+        made = getattr(value, "made", None) if not isinstance(value, nn.Module) else None
+        if isinstance(value, nn.Module):
+            out.append((str(name), value))
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, nn.Module) for v in value):
+            out.extend((f"{name}.{i}", v) for i, v in enumerate(value))
+        elif isinstance(made, list):
+            out.extend((f"{name}.{i}", v) for i, v in enumerate(made) if isinstance(v, nn.Module))
+    return out
+
+
+def given_parameters(args: dict) -> list[tuple[str, torch.Tensor]]:
+    """Each parameter of the given modules once (first label wins), e.g. ``net2.0.weight``."""
+    out, seen = [], set()
+    for label, module in given_modules(args):
+        for name, p in module.named_parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append((f"{label}.{name}", p))
     return out
 
 
@@ -182,8 +216,12 @@ def stray_tensors(m: nn.Module, device: torch.device) -> list[dict]:
     return out
 
 
-def list_facts(m: nn.Module) -> dict:
-    """Observable consequences of keeping submodules out of torch's sight (exercise 5.1.1)."""
+def list_facts(m: nn.Module, given: list[nn.Module] | None = None) -> dict:
+    """Observable consequences of keeping submodules out of torch's sight (exercise 5.1.1).
+
+    ``given``: the modules the grader handed to the hook (the ones ``m`` chains); without it,
+    the modules found in plain containers. ``*_reaches_hidden`` and ``repr_shows_listed`` are
+    about those modules, wherever the submission keeps them."""
     facts: dict[str, Any] = {}
     params, err = _try(lambda: list(m.parameters()), [])
     facts["num_parameters"] = len(params)
@@ -192,14 +230,18 @@ def list_facts(m: nn.Module) -> dict:
     _, err = _try(lambda: torch.optim.SGD(m.parameters(), lr=0.1))
     facts["optimizer_error"] = err
     hidden = [s for _, s in hidden_modules(m)]
+    listed = list(given) if given else hidden
     facts["hidden_modules"] = len(hidden)
     text, _ = _try(lambda: repr(m), "")
     facts["repr"] = (text or "")[:2000]
     facts["hidden_reprs"] = [type(s).__name__ for s in hidden]
+    facts["repr_shows_listed"] = any(repr(s) in (text or "") for s in listed) if listed else None
+    for s in listed:  # start from training mode, so eval() is what decides the flags below
+        s.train()
     _try(lambda: m.eval())
-    facts["eval_reaches_hidden"] = all(not s.training for s in hidden) if hidden else None
+    facts["eval_reaches_hidden"] = all(not s.training for s in listed) if listed else None
     _try(lambda: m.double())
-    hidden_params = [p for s in hidden for p in s.parameters()]
+    hidden_params = [p for s in listed for p in s.parameters()]
     facts["double_reaches_hidden"] = (
         all(p.dtype == torch.float64 for p in hidden_params) if hidden_params else None
     )

@@ -195,9 +195,12 @@ class Session:
         out["stray"] = observe.stray_tensors(m, device)
         if req.get("eval"):
             m.eval()
+        # ``given``: also report the gradients of the modules handed to the hook, by argument
+        # (for hooks whose parameter names are the submission's choice: parallel, replicate).
+        given = observe.given_parameters(args) if req.get("given") else []
         runs = []
         for run in req.get("runs") or []:
-            runs.append(self._run(m, run, device, bool(req.get("grads")), tensors, special, enc))
+            runs.append(self._run(m, run, device, bool(req.get("grads")), tensors, special, enc, given))
         out["runs"] = runs
         out["after"] = observe.summarize(m)
         out["factories"] = [self._factory_report(f, m) for f in self.factories]
@@ -205,11 +208,13 @@ class Session:
             out["handle"] = self.keep(m)
         return out
 
-    def _run(self, m, run, device, grads, tensors, special, enc) -> dict:
+    def _run(self, m, run, device, grads, tensors, special, enc, given=()) -> dict:
         inputs = [decode(x, tensors, special).to(device) for x in run["inputs"]]
         if grads:
             inputs = [x.requires_grad_(True) if x.is_floating_point() or x.is_complex() else x for x in inputs]
         for p in m.parameters():
+            p.grad = None
+        for _, p in given:
             p.grad = None
         res: dict[str, Any] = {}
         try:
@@ -232,6 +237,8 @@ class Session:
         res["grads"] = {
             name: (enc.encode(p.grad) if p.grad is not None else None) for name, p in m.named_parameters()
         }
+        if given:
+            res["given_grads"] = {label: (enc.encode(p.grad) if p.grad is not None else None) for label, p in given}
         return res
 
     def op_apply(self, req: dict, tensors: dict, enc: Encoder) -> dict:
@@ -254,10 +261,11 @@ class Session:
         return out
 
     def op_facts(self, req: dict, tensors: dict, enc: Encoder) -> dict:
-        m = self.hook(req["hook"])(**self.args(req, tensors))
+        args = self.args(req, tensors)
+        m = self.hook(req["hook"])(**args)
         if not isinstance(m, nn.Module):
             return {"not_module": {"type": type(m).__name__}}
-        return {"facts": observe.list_facts(m)}
+        return {"facts": observe.list_facts(m, [s for _, s in observe.given_modules(args)])}
 
     def op_file_read(self, req: dict, tensors: dict, enc: Encoder) -> dict:
         path = self.path(req["name"])

@@ -8,6 +8,7 @@ here makes a fresh worker cost a fork (milliseconds): for a replacement after a 
 Control messages (JSON over a SOCK_SEQPACKET pair; fds travel as SCM_RIGHTS):
     -> {"op": "spawn", "id": n, ...plan}   <- {"event": "spawned", "id": n, "pid": p} + [channel, output]
     -> {"op": "kill", "pid": p}            <- nothing
+    -> {"op": "sweep"}                     <- {"event": "swept", "killed": n}  (every process below)
     <- {"event": "ready", "torch": "2.13.0", ...} once, after the imports
 Closing the control socket ends the zygote and every worker it made.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import array
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -25,6 +27,17 @@ import traceback
 
 CTL_MAX = 1 << 20
 
+# Which GPUs a worker sees: read when the worker first initializes CUDA, so they must survive the
+# environment wipe (the trusted side passes them to the template; see workers.CUDA_ENV).
+CUDA_SELECTION = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
+
+
+# Modules torch imports on first use, which every forked worker would otherwise import again
+# (measured by benchmarks/bench.py): backward() with an explicit gradient imports sympy through
+# the first (~0.5 s); an optimizer's step() or zero_grad() imports torch._dynamo (~1 s). Imports
+# only: running torch ops here could start threads that a fork does not carry.
+LAZY_TORCH_MODULES = ("torch.fx.experimental.symbolic_shapes", "torch.nested._internal.nested_tensor", "torch._dynamo")
+
 
 def _preload() -> dict:
     import numpy  # noqa: F401  safetensors needs it to save
@@ -32,12 +45,24 @@ def _preload() -> dict:
     import torch
     import torch.func  # noqa: F401
     import torch.nn.functional  # noqa: F401
+    for name in LAZY_TORCH_MODULES:
+        __import__(name)
 
-    from . import arch, confine, loader, observe, serve, wire  # noqa: F401
+    from . import arch, confine, loader, observe, precision, serve, wire  # noqa: F401
 
     import difflib, inspect, importlib.util, traceback as _tb  # noqa: F401,E401
 
-    return {"torch": torch.__version__, "python": sys.version.split()[0], "pid": os.getpid()}
+    policy = precision.apply()  # inherited by every forked worker
+    return {
+        "confine": confine.features(),  # what a worker can apply (Landlock ABI, seccomp)
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "pid": os.getpid(),
+        "precision": policy,
+        # CUDA must first be initialized in a forked worker, never here: a CUDA context does
+        # not survive fork. The trusted side refuses a template that reports True.
+        "cuda_initialized": bool(torch.cuda.is_initialized()),
+    }
 
 
 def send_ctl(ctl: socket.socket, obj: dict, fds: list[int] = ()) -> None:
@@ -88,23 +113,35 @@ def _child(plan: dict, chan: socket.socket, out_w: int) -> None:
                 inner = os.fork()
                 if inner:
                     _, st = os.waitpid(inner, 0)
+                    # The worker is gone: so is everything it left in its namespace (a daemon
+                    # holding its channel open would otherwise pass for a hung worker).
+                    try:
+                        os.kill(int(join["pid"]), signal.SIGKILL)
+                    except OSError:
+                        pass
                     os._exit(os.waitstatus_to_exitcode(st) & 0xFF)
                 confine.die_with_parent()
+        limits = dict(plan.get("limits") or {})
+        # Sizes first: /proc may be out of reach once Landlock applies.
+        for key, current in (("as_extra", confine.vm_size), ("data_extra", confine.vm_data)):
+            extra = limits.pop(key, None)
+            if extra is not None:
+                limits[key.split("_")[0]] = current() + int(extra)
         if plan.get("uid") is not None or plan.get("gid") is not None:
-            confine.drop_identity(plan.get("uid"), plan.get("gid"))
+            confine.drop_identity(plan.get("uid"), plan.get("gid"), fs_root=bool(plan.get("fs_root")))
         if plan.get("drop_caps"):
             confine.drop_capabilities()
         for key, value in (plan.get("env") or {}).items():
             os.environ[key] = str(value)
         for key in list(os.environ):
-            if key not in (plan.get("env") or {}) and key not in ("PATH",):
+            if key not in (plan.get("env") or {}) and key not in ("PATH", *CUDA_SELECTION):
                 del os.environ[key]
         confine.thread_caps(int(plan.get("threads", 1)))
-        limits = dict(plan.get("limits") or {})
-        extra = limits.pop("as_extra", None)
-        if extra is not None:
-            limits["as"] = confine.vm_size() + int(extra)
         confine.set_limits(limits)
+        if plan.get("landlock"):
+            confine.apply_landlock(list(plan["landlock"]["read"]), list(plan["landlock"]["write"]))
+        if plan.get("seccomp"):
+            confine.apply_seccomp()
         serve.serve(chan, plan["root"], plan["scratch"], plan["hooks"], plan.get("skip") or [])
     except BaseException:
         status = 70
@@ -161,13 +198,21 @@ def main(ctl_fd: int) -> None:
         import ctypes
 
         ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us
+        # Non-dumpable: a same-uid worker can neither ptrace the template (and so poison every
+        # later worker) nor read its memory through /proc.
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
         info["subreaper"] = True
     except Exception:
         info["subreaper"] = False
     send_ctl(ctl, {"event": "ready", **info})
     children: set[int] = set()
     while True:
-        _reap(children)
+        if _reap(children):
+            # A worker ended: whatever it left behind (re-parented here) goes too, at once, so
+            # that a leftover holding the worker's channel cannot make its death look like a hang.
+            _kill_orphans(children)
+        if not select.select([ctl], [], [], 0.2)[0]:
+            continue
         try:
             msg, fds = recv_ctl(ctl)
         except (OSError, ValueError):
@@ -195,22 +240,76 @@ def main(ctl_fd: int) -> None:
             pid = int(msg.get("pid", 0))
             if pid in children:
                 _kill_tree({pid})
+        elif msg.get("op") == "sweep":
+            send_ctl(ctl, {"event": "swept", "killed": _sweep(children)})
     _kill_tree(children | _descendants({os.getpid()}) - {os.getpid()})
     _reap(children, block_for=2.0)
+    # The trusted side waits for this exit: skip the interpreter's teardown of torch's modules
+    # (over a second with torch._dynamo loaded); there is nothing left to flush but our log.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
-def _reap(children: set[int], block_for: float = 0.0) -> None:
+def _sweep(children: set[int], rounds: int = 50) -> int:
+    """End every process below this one: the workers and whatever they left behind (a daemon
+    that left its process group is re-parented here, as we are a subreaper). Between two
+    submissions, so nothing of one student's run is alive when the next one starts. Repeated,
+    since a process may fork while we kill; returns how many were found alive."""
+    me, killed = os.getpid(), 0
+    for _ in range(rounds):
+        alive = {pid for pid in _descendants({me}) - {me} if not _zombie(pid)}
+        if not alive:
+            break
+        killed += len(alive)
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap(children, block_for=0.01)
+    _reap(children)
+    return killed
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def _kill_orphans(children: set[int]) -> None:
+    """Kill every process re-parented to this one (we are a subreaper) that is not a worker."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in children:
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == me:
+                _kill_tree({int(entry)})
+
+
+def _reap(children: set[int], block_for: float = 0.0) -> int:
+    """Collect ended children; returns how many workers among them."""
     end = time.monotonic() + block_for
+    ended = 0
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return ended
         if pid == 0:
             if time.monotonic() >= end:
-                return
+                return ended
             time.sleep(0.02)
             continue
+        if pid in children:
+            ended += 1
         children.discard(pid)
 
 

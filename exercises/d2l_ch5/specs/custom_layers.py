@@ -15,8 +15,8 @@ def centered_layer() -> nn.Module:
     """Return a layer with no parameters whose ``forward(X) = X - X.mean()`` (the mean of all
     elements, not per row or per column).
 
-    Graded: outputs on inputs of several shapes, gradients, ``gradcheck`` in float64, no
-    parameters.
+    Graded: outputs on inputs of several shapes (1-D to 3-D), gradients, ``gradcheck`` in
+    float64, no parameters.
     """
 
 
@@ -53,5 +53,6 @@ def fourier_half() -> nn.Module:
     unnormalized, along the last dimension, for real input of any leading shape. Differentiable.
     (``torch.fft.rfft`` returns ``n // 2 + 1`` coefficients: cut it to ``n // 2``.)
 
-    Graded: outputs for even and odd lengths, gradients, ``gradcheck`` in float64.
+    Graded: outputs for even and odd lengths and several leading shapes, gradients, ``gradcheck``
+    in float64 (float64 input gives complex128 output), no parameters.
     """

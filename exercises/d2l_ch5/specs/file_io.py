@@ -15,10 +15,11 @@ TITLE = "5.5 File I/O"
 
 @hookspec(firstresult=True)
 def save_tensors(tensors: dict[str, torch.Tensor], path: str) -> None:
-    """Write the ``dict[str, Tensor]`` ``tensors`` to ``path`` as a safetensors file.
+    """Write the ``dict[str, Tensor]`` ``tensors`` to ``path`` (exactly that path, one file) as
+    a safetensors file.
 
     Graded: the file is valid safetensors with the same keys, dtypes, shapes and values
-    (several dtypes, a 0-dim and an empty tensor among them).
+    (float16, bfloat16, int64, bool, a 0-dim and an empty tensor among them).
     """
 
 
@@ -37,8 +38,10 @@ def save_params(net: nn.Module, path: str) -> None:
     with tied parameters (``safetensors.torch.save_file`` refuses tensors sharing memory;
     ``safetensors.torch.save_model`` handles them).
 
-    Graded with nets the grader builds (an MLP, the shared-layer net, a net with a buffer): the
-    file holds every parameter and buffer (one name per tie is enough) with its value.
+    Graded with nets the grader builds (an MLP, the shared-layer net, two layers sharing one
+    weight, a net with BatchNorm buffers), on the CPU and moved to each CUDA device present: the
+    file holds every parameter and persistent buffer under its ``state_dict`` name (one name per
+    tie is enough) with its value.
     """
 
 
@@ -48,7 +51,9 @@ def load_params(net: nn.Module, path: str) -> None:
     outputs then equal the saved net's, and ties survive. Files the grader writes use
     ``safetensors.torch.save_model``'s layout (one name per tie).
 
-    Graded on files written by the grader and by your own ``save_params``.
+    Graded on files written by the grader and by your own ``save_params``, with the fresh net on
+    the CPU and on each CUDA device present (it must stay there): values, outputs, and ties (a
+    tied pair must still be one Parameter object).
     """
 
 
@@ -69,7 +74,8 @@ def save_model_file(net: nn.Module, path: str) -> None:
 
     A registry of your own architectures plus safetensors, TorchScript, or a config plus
     weights are all fine, as long as ``load_model_file`` can rebuild the module from the file
-    alone, in another process.
+    alone, in another process. Graded with the modules your own ``mlp()`` and
+    ``fixed_hidden_mlp()`` build, each run once before it is saved (so lazy layers have shapes).
     """
 
 
@@ -92,7 +98,8 @@ def save_checkpoint(net: nn.Module, optimizer: torch.optim.Optimizer, epoch: int
 
 @hookspec(firstresult=True)
 def load_checkpoint(path: str, net: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Restore ``net`` and ``optimizer`` in place from such a checkpoint and return ``epoch``.
+    """Restore ``net`` and ``optimizer`` (the grader's fresh ``torch.optim.SGD`` with momentum)
+    in place from such a checkpoint and return ``epoch`` (an int).
 
     Graded by resume equivalence: k steps, checkpoint, restore into a fresh net and optimizer,
     m more steps, equals k + m uninterrupted steps (SGD with momentum, so the optimizer's state

@@ -22,7 +22,8 @@ def mlp() -> nn.Module:
 
     Graded: outputs and gradients with the reference's parameters transplanted by name
     (``hidden.weight``, ``hidden.bias``, ``out.weight``, ``out.bias``) on inputs of several batch
-    sizes, on CPU and every CUDA device; parameter names, shapes and count.
+    sizes, on CPU and every CUDA device; parameter names, shapes and count. (One forward runs
+    first, so the 1.0 book's ``nn.LazyLinear`` layers are fine.)
     """
 
 
@@ -35,8 +36,9 @@ def my_sequential(modules: list[nn.Module]) -> nn.Module:
     at each of them, and its parameters are counted once.
 
     Graded: outputs and gradients on chains the grader builds, with and without a repeated
-    module; names and parameter count. (Iterating over ``self.children()`` skips a repeated
-    module; iterate over the registered modules in order instead.)
+    module (whose gradient is then the sum over its positions); names and parameter count; the
+    repeated module's parameters are one Parameter object at both positions. (Iterating over
+    ``self.children()`` skips a repeated module; iterate over the registered modules in order.)
     """
 
 
@@ -51,7 +53,8 @@ def fixed_hidden_mlp() -> nn.Module:
     ``while X.abs().sum() > 1: X /= 2``; return ``X.sum()`` (a 0-dim tensor). 420 parameters.
 
     Graded: outputs and gradients with ``linear.*`` and ``rand_weight`` transplanted, on CPU and
-    every CUDA device; parameters (``rand_weight`` is not one) and count.
+    every CUDA device; parameters (``rand_weight`` is not one) and count; ``rand_weight`` is a
+    buffer (not a plain attribute, not a Parameter).
     """
 
 
@@ -87,7 +90,8 @@ def list_sequential(modules: list[nn.Module]) -> nn.Module:
     problem: they are empty. (Do not name the attribute ``modules``: that hides
     ``nn.Module.modules()``.)
 
-    Graded: outputs equal the chain's; ``parameters()`` and ``state_dict()`` are empty.
+    Graded (on CPU: a plain list does not follow the module to a GPU): outputs equal the
+    chain's; ``parameters()`` and ``state_dict()`` are empty.
     """
 
 
@@ -99,9 +103,10 @@ def list_storage_problems() -> set[str]:
     ``state_dict_empty``, ``optimizer_empty``, ``device_not_propagated``,
     ``train_eval_not_propagated``, ``repr_empty``.
 
-    Graded: every claimed problem must really occur for your own ``list_sequential``
-    (the grader tries each), and ``parameters_not_registered`` and ``state_dict_empty`` must be
-    claimed. Unknown words fail.
+    Graded: every claimed problem must really occur for your own ``list_sequential``, built on
+    modules the grader passes (it tries each: ``parameters()``, ``state_dict()``,
+    ``torch.optim.SGD``, ``.double()``, ``.eval()`` and ``repr`` on the result); and
+    ``parameters_not_registered`` and ``state_dict_empty`` must be claimed. Unknown words fail.
     """
 
 
@@ -113,7 +118,8 @@ def parallel(net1: nn.Module, net2: nn.Module) -> nn.Module:
     nets as submodules, so the parameter count is the sum of theirs.
 
     Graded: outputs and gradients on nets the grader builds (gradients must reach both
-    branches), parameter count.
+    branches: use the very modules you are given); both registered; parameter count. Your
+    submodule names are your choice.
     """
 
 
@@ -125,5 +131,7 @@ def replicate(make_block: Callable[[], nn.Module], n: int) -> nn.Module:
     The instances are independent: no module or parameter storage is shared, so the parameter
     count is ``n`` times one block's. (``[block] * n`` repeats one instance: that is the bug.)
 
-    Graded: number of factory calls; order; independence; outputs and gradients.
+    Graded (with a factory the grader provides): number of calls; outputs and gradients;
+    every instance registered, in the order made; independence (n × one block's parameters, no
+    shared Parameter or memory). Your submodule names are your choice.
     """

@@ -28,7 +28,9 @@ def partially_lazy_net() -> nn.Module:
 
     The first layer is initialized at construction, the last only at the first forward.
 
-    Graded: which layers are initialized before and after a forward; outputs and gradients.
+    Graded: which layers are initialized right after construction; after a forward, nothing
+    lazy, parameter names, shapes and count; outputs and gradients with the reference's
+    parameters transplanted.
     """
 
 
@@ -53,5 +55,6 @@ def varying_input_net(in_dims: list[int], hidden: int, out: int) -> nn.Module:
 
     Graded: output shapes for every width; ``ValueError`` for an unknown width; a backward
     gives gradients to the matching adapter and the body only; the body is the same for every
-    width; parameter count.
+    width; parameter count ``Σ_d (d·hidden + hidden)`` plus the body's. Module names are yours:
+    an adapter is recognized by its weight's shape ``(hidden, d)``.
     """

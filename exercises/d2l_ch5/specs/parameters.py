@@ -14,8 +14,8 @@ TITLE = "5.2 Parameter management"
 @hookspec(firstresult=True)
 def param_shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
     """Exercise 5.2.1: every parameter of ``net``, by its ``named_parameters()`` name, mapped to
-    its shape as a tuple of ints. Tied parameters appear once (under their first name); buffers
-    (such as ``rand_weight``) are not parameters.
+    its shape as a plain tuple of ints (``tuple(p.shape)``, not a ``torch.Size``). Tied parameters
+    appear once (under their first name); buffers (such as ``rand_weight``) are not parameters.
 
     Graded on a nested MLP, a FixedHiddenMLP-like net (with a buffer), ``rgnet`` and the
     shared-layer net, all built by the grader.
@@ -55,8 +55,10 @@ def init_normal(module: nn.Module) -> None:
     bias = 0, in place. Leave every other module untouched. Parameters must stay the same leaf
     Parameters (requiring grad).
 
-    Graded on large layers: a Kolmogorov–Smirnov test of the weights (false-failure rate below
-    1e-6), exact zeros for the bias, untouched non-Linear modules, identities kept.
+    Graded through ``net.apply`` on a net with large Linear layers next to LayerNorm and
+    BatchNorm1d modules: a Kolmogorov–Smirnov test of each Linear weight (a correct init fails
+    with probability below 1e-6), exact zeros for the bias, non-Linear modules untouched, the
+    same Parameter objects kept.
     """
 
 
@@ -64,7 +66,7 @@ def init_normal(module: nn.Module) -> None:
 def init_constant(module: nn.Module) -> None:
     """On ``nn.Linear`` only: weight = 1, bias = 0, in place; other modules untouched.
 
-    Graded exactly.
+    Graded exactly, through ``net.apply`` as for ``init_normal``.
     """
 
 
@@ -82,7 +84,7 @@ def init_xavier(module: nn.Module) -> None:
 def init_42(module: nn.Module) -> None:
     """On ``nn.Linear`` only: weight = 42; the bias is left untouched; other modules untouched.
 
-    Graded exactly.
+    Graded exactly, through ``net.apply`` as for ``init_normal``.
     """
 
 
@@ -103,7 +105,8 @@ def shared_mlp() -> nn.Module:
     121 parameters (193 if the two were separate layers).
 
     Graded: outputs; gradients (the shared layer's gradient is the sum over its two uses);
-    tying: one Parameter object, not two Parameters on one storage, not two copies.
+    names and count; tying: one Parameter object, not two Parameters on one storage, not two
+    copies.
     """
 
 
@@ -113,8 +116,9 @@ def train_shared_mlp(net: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: in
     ``torch.optim.SGD(net.parameters(), lr=lr)`` on ``nn.MSELoss()(net(X), y)`` and return the
     loss *before* each step (``steps`` floats).
 
-    Graded on a shared-layer net the grader builds: the losses and the final parameters equal
-    the reference's (each shared parameter is stepped once per step), and the ties still hold.
+    Graded on a shared-layer net the grader builds: the losses (a list of Python floats) and
+    the final parameters equal the reference's (each shared parameter is stepped once per step),
+    and the ties still hold.
     """
 
 
@@ -123,5 +127,5 @@ def tied_untied_param_counts() -> tuple[int, int]:
     """Exercise 5.2.3: the parameter counts of the ``shared_mlp`` architecture with the layer
     shared, and with two independent layers, as a tuple of two ints.
 
-    Graded exactly.
+    Graded exactly: ``(121, 193)``.
     """

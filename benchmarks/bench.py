@@ -1,0 +1,294 @@
+"""Side-by-side timings on the machine at hand: ``import torch``, one cold ``grader run`` of a full
+correct submission, and a batch of identical correct submissions.
+
+    python benchmarks/bench.py [--repeat 3] [--jobs CORES] [--batch N] [--submission DIR]
+
+(``make bench`` runs it in the project's .venv.) Prints the machine and a markdown table to paste
+into the README; ``--json FILE`` also saves every figure. It takes a minute or two.
+
+- bare import: wall time of ``python -c "import torch"`` (median of --repeat runs).
+- cold run: wall time of ``grader run SUBMISSION`` in a fresh process (median); the
+  submission must get full marks (a correct one), else the benchmark stops.
+- batch: ``grader run --each DIR --jobs J`` over J copies of the submission, then over N. The
+  marginal cost per extra submission is (T_N − T_J) / (N − J): start-up cancels out. Also shown:
+  the steady-state time between results in the big batch, and the marginal CPU time (of every
+  process of the batch) per submission, which divided by J is what idle cores would give on a
+  shared machine. Peak RSS is the largest VmHWM seen for each kind of process (sampled every
+  20 ms): the coordinator, the grading processes, the worker templates, and the confined workers
+  (a forked worker shares most pages with its template, so its RSS counts them again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"cold": 2.0, "marginal": 0.3, "worker_rss_mb": 500}
+
+
+def grader_command() -> list[str]:
+    script = Path(sys.executable).with_name("grader")
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from grader.cli import main; main()"]
+
+
+def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    return time.perf_counter() - start, p
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f"{kb / (1 << 20):.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                                   capture_output=True, text=True).stdout.strip()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return {"cpu": cpu, "cores": cores, "memory": mem, "os": platform.platform(terse=True),
+            "python": platform.python_version(), "torch": torch_version}
+
+
+# -- process-tree memory sampling -------------------------------------------------------------------
+
+
+def _proc(pid: int) -> tuple[int, str, int] | None:
+    """(ppid, cmdline, VmHWM in kB) of a process, or None if it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    ppid = int(re.search(r"PPid:\s+(\d+)", status).group(1))
+    hwm = re.search(r"VmHWM:\s+(\d+)", status)
+    return ppid, cmd, int(hwm.group(1)) if hwm else 0
+
+
+class Sampler(threading.Thread):
+    """Peak RSS per kind of process under ``root``, sampled until stopped."""
+
+    def __init__(self, root: int):
+        super().__init__(daemon=True)
+        self.root, self.peaks, self.counts, self._halt = root, {}, {}, threading.Event()
+        self._seen: dict[str, dict[int, int]] = {}
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.sample()
+            time.sleep(0.02)
+
+    def sample(self) -> None:
+        procs = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                info = _proc(int(entry))
+                if info:
+                    procs[int(entry)] = info
+        kind_of: dict[int, str] = {}
+
+        def kind(pid: int) -> str | None:
+            if pid in kind_of:
+                return kind_of[pid]
+            if pid == self.root:
+                k = "coordinator"
+            elif pid not in procs or procs[pid][0] in (0, 1):
+                k = None
+            else:
+                parent = kind(procs[pid][0])
+                cmd = procs[pid][1]
+                if parent is None:
+                    k = None
+                elif "grader.trusted.batch" in cmd:
+                    k = "grading process"
+                elif "_grader_worker" in cmd and parent == "grading process":
+                    k = "worker template"
+                elif parent in ("worker template", "worker"):
+                    k = "worker"
+                elif "bwrap" in cmd.split(" ")[0]:
+                    k = "sandbox"
+                else:
+                    k = parent if parent in ("worker", "sandbox") else "other"
+            kind_of[pid] = k
+            return k
+
+        for pid, (_, _, hwm) in procs.items():
+            k = kind(pid)
+            if k:
+                self.peaks[k] = max(self.peaks.get(k, 0), hwm)
+                self._seen.setdefault(k, {})
+                self._seen[k][pid] = self._seen[k].get(pid, 0) + 1
+
+    def stop(self) -> dict:
+        self._halt.set()
+        self.join()
+        # Processes seen twice at least: a fork about to exec shows its parent's command line once.
+        return {
+            k: {"peak_rss_mb": round(v / 1024, 1), "processes": sum(n > 1 for n in self._seen[k].values())}
+            for k, v in self.peaks.items()
+        }
+
+
+# -- the measurements -------------------------------------------------------------------------------
+
+
+def bare_import(repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t, p = timed([sys.executable, "-c", "import torch"])
+        if p.returncode:
+            sys.exit(f"python -c 'import torch' failed: {p.stderr}")
+        out.append(t)
+    return out
+
+
+def cold_run(submission: Path, repeat: int, tmp: Path, sandbox: str | None) -> tuple[list[float], list[float], dict]:
+    out, cpus, result = [], [], {}
+    for i in range(repeat):
+        target = tmp / f"cold-{i}.json"
+        cpu0 = _children_cpu()
+        t, p = timed([*grader_command(), "run", str(submission), "--seed", "1", "-f", "json", "-o", str(target),
+                      *(["--sandbox", sandbox] if sandbox else [])])
+        cpus.append(_children_cpu() - cpu0)
+        result = json.loads(target.read_text()) if target.exists() else {}
+        if p.returncode != 0 or result.get("score") != result.get("max_score"):
+            sys.exit(f"the cold run did not give full marks (exit {p.returncode}): {p.stderr[-2000:]}")
+        out.append(t)
+    return out, cpus, result
+
+
+def batch_run(submission: Path, n: int, jobs: int, tmp: Path, sandbox: str | None = None) -> dict:
+    subs = tmp / f"class-{n}"
+    if not subs.exists():
+        for i in range(n):
+            shutil.copytree(submission, subs / f"s{i:04d}", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp / f"out-{n}-{time.monotonic_ns()}"
+    cmd = [*grader_command(), "run", "--each", str(subs), "--jobs", str(jobs), "--seed", "1", "--results-dir", str(out)]
+    cmd += ["--sandbox", sandbox] if sandbox else []
+    cpu0 = _children_cpu()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    sampler = Sampler(proc.pid)
+    sampler.start()
+    stamps, lines = [], []
+    for line in proc.stderr:  # one "[k/N] name: score status" line per finished submission
+        lines.append(line)
+        if re.match(r"\[\d+/\d+\]", line):
+            stamps.append(time.perf_counter() - start)
+    proc.wait()
+    total = time.perf_counter() - start
+    cpu = _children_cpu() - cpu0  # every process of the batch, each waited for by its parent
+    memory = sampler.stop()
+    if proc.returncode != 0 or len(stamps) != n:
+        sys.exit(f"the batch failed (exit {proc.returncode}):\n{''.join(lines)[-3000:]}")
+    first_wave = stamps[min(jobs, n) - 1]
+    marginal = (stamps[-1] - first_wave) / (n - min(jobs, n)) if n > jobs else float("nan")
+    return {"n": n, "jobs": jobs, "total_s": total, "cpu_s": cpu, "first_wave_s": first_wave, "marginal_s": marginal, "memory": memory}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the bare import and of the cold run (median)")
+    ap.add_argument("--jobs", type=int, default=0, help="batch --jobs (default: the CPU cores)")
+    ap.add_argument("--batch", type=int, default=0, help="submissions in the batch (default: 5 per job, at least 10)")
+    ap.add_argument("--submission", type=Path, default=ROOT / "reference", help="a full correct submission")
+    ap.add_argument("--sandbox", default=None, help="force a confinement level (default: the strongest available)")
+    ap.add_argument("--json", type=Path, default=None, help="also save every figure here")
+    args = ap.parse_args()
+    m = machine()
+    jobs = args.jobs or m["cores"]
+    n = args.batch or max(10, 5 * jobs)
+    print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}; {m['os']}; Python {m['python']}, torch {m['torch']}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
+        tmp = Path(tmp)
+        print("bare import torch ...", flush=True)
+        imports = bare_import(args.repeat)
+        print("cold grader run ...", flush=True)
+        colds, cold_cpus, result = cold_run(args.submission, args.repeat, tmp, args.sandbox)
+        print(f"batches of {jobs} and {n}, --jobs {jobs} ...", flush=True)
+        small = batch_run(args.submission, jobs, jobs, tmp, args.sandbox)
+        batch = batch_run(args.submission, n, jobs, tmp, args.sandbox)
+    imp = statistics.median(imports)
+    cold = statistics.median(colds)
+    cold_cpu = statistics.median(cold_cpus)
+    slope = (batch["total_s"] - small["total_s"]) / (n - jobs)
+    cpu_per_sub = (batch["cpu_s"] - small["cpu_s"]) / (n - jobs)
+    ideal = cpu_per_sub / min(jobs, m["cores"])
+    checks = sum(len(h["checks"]) for h in result.get("hooks", {}).values() if h["status"] != "skipped")
+    figures = {
+        "machine": m, "import_s": imports, "cold_s": colds, "cold_cpu_s": cold_cpus, "batches": [small, batch],
+        "marginal_slope_s": slope, "marginal_cpu_s": cpu_per_sub,
+        "sandbox": result.get("sandbox", {}).get("level"), "score": result.get("score"), "checks": checks,
+    }
+    x = lambda t: f"{t / imp:.2f}×"  # noqa: E731
+    rows = [
+        ("`python -c \"import torch\"`", f"{imp:.2f} s", "1.00×", "", ""),
+        (f"cold `grader run {args.submission.name}/` ({checks} checks, {result.get('score', 0):g} points)", f"{cold:.2f} s",
+         x(cold), f"≤ {TARGETS['cold']}×", _verdict(cold / imp <= TARGETS["cold"])),
+        (f"cold run: CPU time of all its processes (÷ {m['cores']} cores = {cold_cpu / m['cores']:.2f} s, the floor here)",
+         f"{cold_cpu:.2f} s", x(cold_cpu / m["cores"]), "", ""),
+        (f"batch of {n}, `--jobs {jobs}`: total", f"{batch['total_s']:.2f} s", x(batch["total_s"]), "", ""),
+        (f"batch of {jobs} (start-up and one wave)", f"{small['total_s']:.2f} s", x(small["total_s"]), "", ""),
+        (f"batch: marginal wall time per extra submission ((T{n} − T{jobs}) / {n - jobs})", f"{slope:.2f} s", x(slope),
+         f"≤ {TARGETS['marginal']}×", _verdict(slope / imp <= TARGETS["marginal"])),
+        ("batch: marginal wall time per submission, steady state (between results)", f"{batch['marginal_s']:.2f} s", x(batch["marginal_s"]), "", ""),
+        (f"batch: marginal CPU time per submission (÷ {min(jobs, m['cores'])} = {ideal:.2f} s on idle cores)",
+         f"{cpu_per_sub:.2f} s", x(ideal), "", ""),
+    ]
+    for kind in ("coordinator", "grading process", "worker template", "worker", "sandbox"):
+        if kind in batch["memory"]:
+            mem = batch["memory"][kind]
+            target = f"≤ {TARGETS['worker_rss_mb']} MB" if kind == "worker" else ""
+            verdict = _verdict(mem["peak_rss_mb"] <= TARGETS["worker_rss_mb"]) if kind == "worker" else ""
+            rows.append((f"peak RSS, {kind} ({mem['processes']} seen)", f"{mem['peak_rss_mb']:.0f} MB", "", target, verdict))
+    print()
+    print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, {m['os']}, Python {m['python']}, torch {m['torch']}; "
+          f"sandbox level `{figures['sandbox']}`; medians of {args.repeat} runs.")
+    print()
+    print("| measurement | value | × import torch | target | |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print()
+    print("runs (s): import " + ", ".join(f"{t:.2f}" for t in imports) + "; cold " + ", ".join(f"{t:.2f}" for t in colds))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ``layer_norm`` exercise's checks (pytest modules, returned by ``grader_checks``)."""

@@ -1,0 +1,228 @@
+"""``grader gradescope build``: one zip for Gradescope's "Configure Autograder" page.
+
+The zip holds Gradescope's two entry points (``setup.sh``, run once when the image is built;
+``run_autograder``, run per submission), the assignment file and its plugin files, and the grader
+itself (this installation's source tree, unless ``--install`` names where pip gets it). See
+``docs/ci-recipes.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import stat
+import zipfile
+from pathlib import Path
+
+import click
+
+from . import EXIT_USAGE, Failure, _atomic_write, main
+
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+SKIP_PARTS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache"}
+# Fixed timestamps: the same inputs give the same zip, byte for byte.
+ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+
+SETUP_SH = """\
+#!/usr/bin/env bash
+# Written by `grader gradescope build`. Gradescope runs it once, as root, when it builds the
+# autograder image; a failure here shows on the Configure Autograder page.
+set -euxo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends python3 python3-venv python3-pip
+python3 -m venv /autograder/venv
+/autograder/venv/bin/python -m pip install --upgrade pip
+# The CPU build of torch: Gradescope has no GPU, and the CUDA wheels are gigabytes.
+/autograder/venv/bin/python -m pip install --index-url {torch_index} {torch}
+/autograder/venv/bin/python -m pip install {install}
+# Fail the build now, not at the first submission: grade an empty submission once (every hook
+# "not attempted", exit code 1) to prove that torch, the worker and the assignment all load.
+mkdir -p /tmp/grader-smoke
+/autograder/venv/bin/grader run /tmp/grader-smoke{assignment} --format json --output /tmp/grader-smoke.json || [ $? -eq 1 ]
+"""
+
+RUN_AUTOGRADER = """\
+#!/usr/bin/env bash
+# Written by `grader gradescope build`. Gradescope runs it for each submission, in /autograder;
+# only /autograder/results/results.json reaches students (what this prints is for instructors).
+set -u
+submission=/autograder/submission
+# A zipped folder unpacks one level down: grade the single folder holding the .py files.
+if ! compgen -G "$submission/*.py" > /dev/null; then
+  dirs=$(find "$submission" -mindepth 1 -maxdepth 1 -type d ! -name '.*' ! -name '__MACOSX')
+  if [ "$(printf '%s\\n' "$dirs" | grep -c .)" = 1 ] && compgen -G "$dirs/*.py" > /dev/null; then
+    submission=$dirs
+  fi
+fi
+mkdir -p /autograder/results
+/autograder/venv/bin/grader run "$submission"{assignment} \\
+  --format gradescope --output /autograder/results/results.json \\
+  --format text --audience instructor
+status=$?
+# 1 means "some check did not pass": results.json holds the verdict, so the run succeeded.
+if [ "$status" -le 1 ]; then exit 0; fi
+exit "$status"
+"""
+
+
+@main.group()
+def gradescope() -> None:
+    """Gradescope: build the autograder zip."""
+
+
+@gradescope.command()
+@click.option("--assignment", "assignment_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Assignment file to bundle (its plugin files come along). Without it every hook is graded.")
+@click.option("-o", "--output", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--install", "installs", multiple=True, metavar="SPEC",
+              help="pip requirement(s) for the grader and your plugins (repeatable), e.g. "
+                   "'grader @ git+https://github.com/ORG/grader@v0.1.0'. Default: bundle this grader's source.")
+@click.option("--torch", "torch_spec", default=None, metavar="SPEC",
+              help="torch requirement (default: the version installed here), from --torch-index.")
+@click.option("--torch-index", default=TORCH_INDEX, show_default=True, help="Where pip gets torch.")
+def build(assignment_file, output, installs, torch_spec, torch_index):
+    """Write an autograder zip (setup.sh, run_autograder, the assignment, the grader) to upload
+    on Gradescope's Configure Autograder page."""
+    files: dict[str, bytes] = {}
+    run_args = ""
+    if assignment_file is not None:
+        from ..trusted.assignment import AssignmentError, load_assignment
+
+        try:
+            assignment = load_assignment(assignment_file)
+        except AssignmentError as e:
+            raise Failure(str(e), EXIT_USAGE) from None
+        files["assignment.toml"] = _assignment_text(assignment_file)
+        base = assignment_file.resolve().parent
+        for plugin in assignment.plugins:
+            path = Path(plugin)
+            if not path.is_absolute():
+                continue  # a module name: pip installs it (--install)
+            try:
+                rel = path.relative_to(base)
+            except ValueError:
+                raise Failure(
+                    f"{assignment_file}: plugin {path} is outside the assignment's folder; move it there "
+                    "(the zip keeps paths relative to the assignment file)", EXIT_USAGE,
+                ) from None
+            files[rel.as_posix()] = path.read_bytes()
+        run_args = " --assignment /autograder/source/assignment.toml"
+    if installs:
+        install = " ".join(shlex.quote(s) for s in installs)
+    else:
+        root = _source_tree()
+        if root is None:
+            raise Failure("this grader is not installed from a source tree; say where pip gets it with --install", EXIT_USAGE)
+        for rel, data in _source_files(root):
+            files[f"grader-src/{rel}"] = data
+        install = "/autograder/source/grader-src"
+    torch_spec = torch_spec or _installed_torch()
+    files["setup.sh"] = SETUP_SH.format(
+        torch_index=shlex.quote(torch_index), torch=shlex.quote(torch_spec), install=install, assignment=run_args
+    ).encode()
+    files["run_autograder"] = RUN_AUTOGRADER.format(assignment=run_args).encode()
+    _atomic_write(str(output), _zip(files))
+    click.echo(f"wrote {output} ({len(files)} files; torch {torch_spec}; grader from {install})")
+    click.echo("Upload it on Gradescope: assignment → Configure Autograder → Zip file upload → Update Autograder.")
+
+
+def _assignment_text(path: Path) -> bytes:
+    """The assignment as a standalone file: a pyproject's [tool.grader] table is re-rooted."""
+    text = path.read_bytes()
+    if path.name != "pyproject.toml":
+        return text
+    from ..trusted.assignment import tomllib
+
+    table = tomllib.loads(text.decode("utf-8"))["tool"]["grader"]
+    return _toml(table).encode()
+
+
+def _toml(table: dict, prefix: str = "") -> str:
+    """Enough of a TOML writer for an assignment table (strings, numbers, lists, tables)."""
+    import json
+
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(type(v))
+
+    lines, subtables = [], []
+    for k, v in table.items():
+        key = k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+        if isinstance(v, dict):
+            subtables.append((key, v))
+        else:
+            lines.append(f"{key} = {value(v)}")
+    for key, sub in subtables:
+        lines.append(f"\n[{prefix}{key}]")
+        lines.append(_toml(sub, f"{prefix}{key}.").rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def _installed_torch() -> str:
+    from importlib.metadata import version
+
+    return "torch==" + version("torch").split("+", 1)[0]
+
+
+def _source_tree() -> Path | None:
+    """The project folder of this grader when it is installed from source (editable)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from ..trusted.assignment import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    pyproject = root / "pyproject.toml"
+    try:
+        if tomllib.loads(pyproject.read_text())["project"]["name"] != "grader":
+            return None
+        distribution("grader")
+    except (OSError, KeyError, PackageNotFoundError):
+        return None
+    return root
+
+
+def _source_files(root: Path) -> list[tuple[str, bytes]]:
+    """pyproject.toml, the README and the packages it installs (``packages.find.include``)."""
+    from ..trusted.assignment import tomllib
+
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = meta.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", ["grader*"])
+    out = [("pyproject.toml", (root / "pyproject.toml").read_bytes())]
+    readme = meta.get("project", {}).get("readme")
+    if isinstance(readme, str):
+        path = root / readme
+        # setuptools refuses a missing readme; a stub keeps the bundled install working.
+        out.append((readme, path.read_bytes() if path.is_file() else b"# grader\n"))
+    tops = sorted(
+        p for p in root.iterdir() if p.is_dir() and any(re.fullmatch(pat.replace("*", ".*"), p.name) for pat in patterns)
+    )
+    for top in tops:
+        for path in sorted(top.rglob("*")):
+            rel = path.relative_to(root)
+            if path.is_file() and not SKIP_PARTS.intersection(rel.parts) and path.suffix not in (".pyc", ".pyo"):
+                out.append((rel.as_posix(), path.read_bytes()))
+    return out
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            executable = name in ("setup.sh", "run_autograder")
+            info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, files[name])
+    return buf.getvalue()
+
+
+__all__ = ["gradescope", "build"]

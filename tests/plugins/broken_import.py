@@ -1,0 +1,3 @@
+"""Fixture plugin the grader must refuse: it fails at import."""
+
+raise RuntimeError("this plugin is broken")

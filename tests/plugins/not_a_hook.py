@@ -1,0 +1,5 @@
+"""Fixture plugin the grader must refuse: a grader_* function that is no hook at all."""
+
+
+def grader_helper():
+    return None

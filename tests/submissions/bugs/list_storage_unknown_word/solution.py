@@ -1,0 +1,21 @@
+import torch
+from torch import nn
+
+
+class ListSequential(nn.Module):
+    def __init__(self, modules):
+        super().__init__()
+        self.layers = list(modules)
+
+    def forward(self, X):
+        for layer in self.layers:
+            X = layer(X)
+        return X
+
+
+def list_sequential(modules):
+    return ListSequential(modules)
+
+def list_storage_problems():
+    return {"parameters_not_registered", "state_dict_empty", "optimizer_empty",
+            "device_not_propagated", "train_eval_not_propagated", "repr_empty", "apply_not_recursive"}

@@ -1,0 +1,5 @@
+import torch
+
+
+def save_tensors(tensors, path):
+    torch.save(tensors, path)

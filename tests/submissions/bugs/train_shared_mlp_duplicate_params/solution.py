@@ -1,0 +1,15 @@
+import torch
+from torch import nn
+
+
+def train_shared_mlp(net, X, y, steps, lr):
+    optimizer = torch.optim.SGD([p for layer in net for p in layer.parameters()], lr=lr)
+    loss_fn = nn.MSELoss()
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = loss_fn(net(X), y)
+        losses.append(float(loss))
+        loss.backward()
+        optimizer.step()
+    return losses

@@ -1,0 +1,5 @@
+import torch
+
+
+def try_all_gpus():
+    return [torch.device(f"cuda:{i}") for i in range(torch.cuda.device_count())]

@@ -1,0 +1,242 @@
+"""Confinement levels: the probe, forcing and requiring a level, what a worker sees at each level
+(identity, capabilities, limits, environment, filesystem, secrets), whole-tree kills, a valid
+report from a grader killed mid-run, and a hostile hook that does not stop the correct ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.testing import Graded
+from grader.trusted.grading import Grader, Options
+from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_level, probe_all
+from grader.trusted.submission import Timeouts
+from grader.trusted.workers import WORKER_ENV
+
+from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, strongest, survivors
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBES = probe_all()
+TIMEOUTS = Timeouts(check=4, import_module=4, submission=60)
+
+
+def level_param(name: str):
+    ok, why = PROBES[name]
+    return pytest.param(name, marks=pytest.mark.skipif(not ok, reason=f"level {name!r} not available here: {why}"))
+
+
+@pytest.fixture(scope="module")
+def graders():
+    made: dict[str, Grader] = {}
+
+    def get(level: str) -> Grader:
+        if level not in made:
+            made[level] = Grader(Options(sandbox=level, timeouts=TIMEOUTS, limits=Limits(memory=1 << 30, processes=64)))
+        return made[level]
+
+    yield get
+    for g in made.values():
+        g.close()
+
+
+@pytest.fixture
+def host(tmp_path):
+    h = Host(tmp_path)
+    yield h
+    h.cleanup()
+
+
+# -- probing, forcing, requiring ---------------------------------------------------------------
+
+
+def test_the_probe_reports_every_level_and_the_strongest_is_chosen(graders):
+    assert set(PROBES) == set(LEVELS)
+    assert PROBES["process"] == (True, "")  # always there
+    for name, (ok, why) in PROBES.items():
+        assert ok or why, f"{name}: unavailable without a reason"
+    best = strongest()
+    assert choose_level().name == best
+    g = Grader(Options(timeouts=TIMEOUTS))
+    try:
+        assert g.level.name == best
+        r = g.grade(EXPLOITS / "exit_at_import", seed=1, only=["nest_mlp"])
+        assert r["sandbox"]["level"] == best and r["sandbox"]["details"]
+    finally:
+        g.close()
+
+
+def test_unknown_forced_and_required_levels_are_refused():
+    with pytest.raises(SandboxUnavailable, match="unknown sandbox level 'jail'"):
+        choose_level("jail")
+    with pytest.raises(SandboxUnavailable, match="below the required 'bwrap'"):
+        choose_level("process", minimum="bwrap")
+
+
+def test_cli_refuses_to_grade_below_the_minimum(tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from grader.cli import main; main()", "run", str(EXPLOITS / "exit_at_import"),
+         "--sandbox", "process", "--min-sandbox", strongest() if strongest() != "process" else "bwrap", "-f", "json", "-o", str(out)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 2
+    assert "below the required" in proc.stderr or "not available" in proc.stderr
+
+
+# -- what a worker sees, level by level ----------------------------------------------------------
+
+
+def snoop(g: Grader, host: Host) -> dict:
+    r = Graded(g.grade(host.submission("proc_snoop"), seed=SEED, only=["mlp"]))
+    message = r.check("mlp/structure")["message"]
+    assert "SNOOP " in message, message
+    return json.loads(message.split("SNOOP ", 1)[1].rsplit("}", 1)[0] + "}")
+
+
+@pytest.mark.parametrize("level", [level_param(n) for n in LEVELS])
+def test_what_a_worker_sees(graders, host, level):
+    seen = snoop(graders(level), host)
+    view = seen["view"]
+    # Every level: a cleared environment, the template's argv (no secret), no capabilities, rlimits.
+    assert set(view["env"]) <= set(WORKER_ENV) | {"HOME", "TMPDIR", "NUMEXPR_NUM_THREADS"}
+    assert not any(str(SEED) in a for a in view["argv"])
+    assert int(view["caps"], 16) == 0
+    limits = view["limits"]
+    assert 0 < limits["cpu"] < 1 << 40 and 0 < limits["fsize"] < 1 << 40 and 0 < limits["nofile"] <= 4096
+    assert 0 < limits["as"] < 1 << 45
+    if level == "process":
+        return  # same user, same files, same /proc: nothing more is promised
+    assert seen["found"] == [], "the run's seed reached the worker"
+    assert view["grader_visible"] is False
+    if os.geteuid() == 0:
+        assert view["uid"] >= 2_000_000_000  # a per-worker uid
+        assert 0 < limits["nproc"] <= 64
+    if level in ("bwrap", "unshare"):
+        assert view["pid"] < 10 and seen["seen"]["procs"] <= 3  # its own PID namespace
+    if level == "bwrap":
+        assert set(view["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "root", "sbin",
+                                     "submission", "sys", "tmp", "usr", "home", "opt", "work"}
+
+
+@pytest.mark.parametrize("level", [level_param(n) for n in LEVELS if n != "process"])
+def test_no_network(graders, host, level):
+    r = Graded(graders(level).grade(host.submission("socket_exfil"), seed=1, only=["mlp"]))
+    assert_gains_nothing(r)
+    host.assert_unharmed(settle=0.2)
+
+
+# -- kills ------------------------------------------------------------------------------------
+
+
+def _children_of(pid: int) -> list[tuple[int, str]]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    comm, rest = f.read().rsplit(")", 1)
+                if int(rest.split()[1]) == pid and rest.split()[0] != "Z":
+                    out.append((int(entry), comm.split("(", 1)[1]))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+@pytest.mark.parametrize("level", [level_param(n) for n in LEVELS])
+def test_nothing_outlives_a_grade(graders, host, level):
+    """A setsid daemon and a fork bomb's children are gone once `grade` returns: results are
+    written only after every worker tree (and every sandbox placeholder) is gone."""
+    g = graders(level)
+    g.grade(host.submission("setsid_daemon"), seed=1, only=["mlp"])
+    assert survivors() == []
+    assert [c for c in _children_of(os.getpid()) if c[1] in ("bwrap", "unshare", "setpriv", "sleep", "sh")] == []
+    zygote = g.zygote.proc.pid
+    assert [c for c in _children_of(zygote)] == []
+    if level != "process":  # a plain process can write where its user can, while it lives
+        host.assert_unharmed(settle=0.5)
+
+
+def test_a_killed_grader_leaves_a_valid_report_and_no_worker(host, tmp_path):
+    """The fail-safe report is written before grading starts, for every output file; killing
+    the grader mid-run leaves it readable, and its workers die with it."""
+    outs = {"json": tmp_path / "r.json", "junit": tmp_path / "r.xml"}
+    args = []
+    for fmt, path in outs.items():
+        args += ["-f", fmt, "-o", str(path)]
+    sub = host.submission("import_never_returns")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from grader.cli import main; main()", "run", str(sub), *args, "--timeout", "120"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not all(p.exists() for p in outs.values()):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        time.sleep(1.0)  # grading is under way (the import hangs)
+        assert proc.poll() is None
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    data = json.loads(outs["json"].read_text())
+    assert data["score"] == 0 and data.get("grading_error")
+    import xml.etree.ElementTree as ET
+
+    ET.parse(outs["junit"])
+    time.sleep(1.0)
+    leftovers = [e for e in os.listdir("/proc") if e.isdigit() and _cmdline(e).startswith("bwrap") and str(sub) in _cmdline(e)]
+    assert leftovers == []
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# -- one hostile hook among correct ones ----------------------------------------------------------
+
+HOSTILE_MLP = '''
+
+def mlp():  # replaced: exits the worker, leaving a daemon and an atexit hook behind
+    import atexit, ctypes, os, time
+    atexit.register(lambda: open("/tmp/grader-exploit-canary/atexit", "w").write("x"))
+    if os.fork() == 0:
+        os.setsid()
+        ctypes.CDLL(None).prctl(15, b"grader-exploit", 0, 0, 0)
+        time.sleep(30)
+        os._exit(0)
+    os._exit(0)
+'''
+
+
+def test_one_hostile_hook_among_correct_ones(host, tmp_path):
+    sub = tmp_path / "mixed"
+    shutil.copytree(ROOT / "reference", sub, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(sub / "layers_and_blocks.py", "a") as f:
+        f.write(HOSTILE_MLP)
+    host.path, host.before = sub, {}
+    g = Grader(Options(timeouts=Timeouts(check=10, import_module=10, submission=300)))
+    try:
+        r = Graded(g.grade(sub, seed=5))
+    finally:
+        g.close()
+    assert r.hook("mlp")["score"] == 0
+    others = {name: h for name, h in r["hooks"].items() if name != "mlp"}
+    # Only the checks that use the submission's own `mlp` (saving and reloading its model) fail
+    # with it; every other check is graded as for the reference.
+    lost = {c["id"] for h in others.values() for c in h["checks"] if c["status"] in ("failed", "error")}
+    assert lost <= {"save_model_file/file_written", "load_model_file/round_trip[mlp]"}, lost
+    assert sum(h["score"] for h in others.values()) >= sum(h["max_score"] for h in others.values()) - len(lost)
+    assert survivors() == []
+    assert sorted(os.listdir("/tmp/grader-exploit-canary")) == []
