@@ -119,6 +119,30 @@ def test_a_bad_assignment_exits_2_before_grading(tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
+# -- --seed reproduces a run ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_seed_reproduces_a_run_exactly_and_another_seed_changes_the_inputs(tmp_path):
+    """Two fresh processes with one seed write the same result, messages included (the example's
+    safetensors error names tied tensors as a Python set: its order must not vary either)."""
+    example = ROOT / "examples" / "submission"
+
+    def result(seed, name):
+        p = grader("run", example, "--seed", seed, "-f", "json", "-o", tmp_path / name)
+        assert p.returncode == 1, p.stderr
+        r = json.loads((tmp_path / name).read_text())
+        r.pop("execution_time")
+        return r
+
+    first, again, other = result(7, "a.json"), result(7, "b.json"), result(8, "c.json")
+    assert first == again
+    assert "Some tensors share memory" in json.dumps(first)
+    assert other["seed"] == 8 and other["score"] == first["score"]  # same verdicts ...
+    messages = lambda r: [c["message"] for h in r["hooks"].values() for c in h["checks"]]
+    assert messages(other) != messages(first)  # ... on other inputs
+
+
 # -- exit code 3: the grader itself failed, and the fail-safe reports ---------------------------------
 
 

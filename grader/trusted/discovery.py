@@ -48,7 +48,9 @@ def where_text(where: dict | None) -> str:
 
 
 def exception_text(err: dict) -> str:
-    text = f"{err.get('type', 'Exception')}: {err.get('message', '')}".rstrip(": ")
+    # One line in every report: messages such as safetensors' span several indented lines.
+    message = " ".join(str(err.get("message", "")).split())
+    text = f"{err.get('type', 'Exception')}: {message}".rstrip(": ")
     if err.get("where"):
         text += f" ({where_text(err['where'])})"
     return text

@@ -21,7 +21,9 @@ from ..worker import zygote as _zygote_protocol  # stdlib-only at import time
 WORKER_DIR = str(Path(__file__).resolve().parent.parent / "worker")
 
 _BOOT = (
-    "import importlib.util,sys\n"
+    "import sys\n"
+    "del sys.path[0]\n"  # '' (the working directory) for -c: what -I would drop
+    "import importlib.util\n"
     "d=sys.argv[1]\n"
     "s=importlib.util.spec_from_file_location('_grader_worker',d+'/__init__.py',submodule_search_locations=[d])\n"
     "m=importlib.util.module_from_spec(s);sys.modules['_grader_worker']=m;s.loader.exec_module(m)\n"
@@ -115,7 +117,9 @@ class Zygote:
         self._next = 0
         log = open(log_path or os.devnull, "ab")
         self.proc = subprocess.Popen(
-            [python or sys.executable, "-I", "-B", "-c", _BOOT, WORKER_DIR, str(child.fileno())],
+            # Not -I: it implies -E, which would ignore PYTHONHASHSEED (set order in a student's
+            # exception message must not vary between runs). The environment is ours entirely.
+            [python or sys.executable, "-s", "-B", "-c", _BOOT, WORKER_DIR, str(child.fileno())],
             pass_fds=(child.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=log,
