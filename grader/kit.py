@@ -68,7 +68,7 @@ __all__ = [
     "ModuleCase", "ModuleObservation", "cuda_devices", "decode_value", "derive_seed", "device_of", "ModuleSummary", "Run", "Scratch", "SubmissionRaised",
     "SubmissionView", "TensorOut", "WorkerFailure", "arch", "default_tolerance", "expect",
     "expect_buffers", "expect_gradients", "expect_module", "expect_outputs", "expect_structure", "expect_tied", "fail",
-    "fail_raised",
+    "fail_raised", "expect_sound",
     "gradcheck", "mismatch", "module_case", "same_values", "seeded", "short",
 ]
 
@@ -377,11 +377,10 @@ def expect_gradients(obs: ModuleObservation, case: ModuleCase, tolerance: Callab
                 fail(problem, hint)
 
 
-def expect_structure(obs: ModuleObservation, case: ModuleCase) -> None:
-    """Parameters registered under the contract's names and shapes, counted once each; no
-    modules hidden in plain containers; nothing lazy left after a forward."""
-    expect_module(obs, case)
-    after = obs.after
+def expect_sound(after: ModuleSummary | None, allow_lazy: bool = False) -> ModuleSummary:
+    """The module's description after a forward, failing when there is none, when describing it
+    raised, when a submodule sits in a plain container torch cannot see, or (unless
+    ``allow_lazy``) when parameters are still uninitialized."""
     if after is None:
         fail("the module could not be described")
     if after.errors:
@@ -389,8 +388,16 @@ def expect_structure(obs: ModuleObservation, case: ModuleCase) -> None:
     if after.hidden_modules:
         h = after.hidden_modules[0]
         fail(f"submodule `{h.get('name')}` ({h.get('type')}) is kept in a plain container, so torch does not register it", LIST_HINT)
-    if after.lazy:
+    if after.lazy and not allow_lazy:
         fail("some parameters are still uninitialized (lazy) after a forward")
+    return after
+
+
+def expect_structure(obs: ModuleObservation, case: ModuleCase) -> None:
+    """Parameters registered under the contract's names and shapes, counted once each; no
+    modules hidden in plain containers; nothing lazy left after a forward."""
+    expect_module(obs, case)
+    after = expect_sound(obs.after)
     expect_buffers(after, case.buffers)
     got = {k: v for k, v in after.shapes().items()}
     want = {k: tuple(v) for k, v in case.shapes.items()}

@@ -100,3 +100,18 @@ def seq(*children: dict, **kw: Any) -> dict:
 
 def named_seq(named: list[tuple[str, dict]], **kw: Any) -> dict:
     return {"type": "Sequential", "named": [[n, c] for n, c in named], **kw}
+
+
+class Factory:
+    """``make_block`` for ``replicate``: builds a described module, the i-th call with the i-th
+    state, keeping what it made (the worker's for the submission, the checks' for the reference)."""
+
+    def __init__(self, spec: dict, states: list[dict[str, torch.Tensor]]):
+        self.spec, self.states, self.made = spec, states, []
+
+    def __call__(self) -> nn.Module:
+        m = build(self.spec)
+        if len(self.made) < len(self.states):
+            load_state(m, self.states[len(self.made)])
+        self.made.append(m)
+        return m

@@ -58,25 +58,11 @@ def install_shim() -> None:
     sys.modules["grader"] = shim
 
 
-class Factory:
-    """``make_block`` for ``replicate``: builds a described module, counting the calls."""
-
-    def __init__(self, spec: dict, states: list[dict]):
-        self.spec, self.states, self.made = spec, states, []
-
-    def __call__(self) -> nn.Module:
-        m = arch.build(self.spec)
-        if len(self.made) < len(self.states):
-            arch.load_state(m, self.states[len(self.made)])
-        self.made.append(m)
-        return m
-
-
 class Session:
     def __init__(self, root: str, scratch: str, impls: dict[str, Callable]):
         self.root, self.scratch, self.impls = root, scratch, impls
         self.handles: dict[int, Any] = {}
-        self.factories: list[Factory] = []
+        self.factories: list[arch.Factory] = []
 
     # -- decoding arguments ---------------------------------------------------------------
 
@@ -96,7 +82,7 @@ class Session:
                 return mods
             if tag == "$factory":
                 states = [decode(s, tensors, special) for s in obj.get("states", [])]
-                f = Factory(obj["$factory"], states)
+                f = arch.Factory(obj["$factory"], states)
                 self.factories.append(f)
                 return f
             if tag == "$path":
@@ -145,7 +131,7 @@ class Session:
         out["factories"] = [self._factory_report(f, value) for f in self.factories]
         return out
 
-    def _factory_report(self, f: Factory, result: Any) -> dict:
+    def _factory_report(self, f: arch.Factory, result: Any) -> dict:
         made = {id(m): i for i, m in enumerate(f.made)}
         order = []
         if isinstance(result, nn.Module):

@@ -27,6 +27,7 @@ from grader.kit import (
     expect_gradients,
     expect_module,
     expect_outputs,
+    expect_sound,
     expect_structure,
     fail,
     mismatch,
@@ -62,21 +63,6 @@ class Built:
             ):
                 return hint
         return None
-
-
-class TrustedFactory:
-    """The reference's ``make_block``: the i-th call builds the block with the i-th values (the
-    worker's ``Factory`` does the same for the submission)."""
-
-    def __init__(self, spec: dict, states: list[dict[str, torch.Tensor]]):
-        self.spec, self.states, self.made = spec, states, []
-
-    def __call__(self) -> nn.Module:
-        m = arch.build(self.spec)
-        if len(self.made) < len(self.states):
-            arch.load_state(m, self.states[len(self.made)])
-        self.made.append(m)
-        return m
 
 
 # -- inputs and values -----------------------------------------------------------------------
@@ -194,10 +180,10 @@ def replicate_case(ref: Any, seed: int, device: str) -> Built:
     inputs, _ = batches(s, 6)
     n = 3 + s % 3
     states = [st for st in states_of([REPLICA] * n, s + 1) if st is not None]
-    held: dict[str, TrustedFactory] = {}
+    held: dict[str, arch.Factory] = {}
 
     def build() -> nn.Module:
-        held["make_block"] = TrustedFactory(REPLICA, states)
+        held["make_block"] = arch.Factory(REPLICA, states)  # the reference's make_block
         return ref.replicate(make_block=held["make_block"], n=n)
 
     case = module_case(
@@ -261,16 +247,7 @@ def expect_registered(obs: ModuleObservation, built: Built) -> None:
     factory) is registered, in the order made; the parameter count is the contract's."""
     case = built.case
     expect_module(obs, case)
-    after = obs.after
-    if after is None:
-        fail("the module could not be described")
-    if after.errors:
-        fail(f"the module is broken: {after.errors[0]}")
-    if after.hidden_modules:
-        h = after.hidden_modules[0]
-        fail(f"submodule `{h.get('name')}` ({h.get('type')}) is kept in a plain container, so torch does not register it", LIST_HINT)
-    if after.lazy:
-        fail("some parameters are still uninitialized (lazy) after a forward")
+    after = expect_sound(obs.after)
     if built.n is not None:
         report = obs.factories[0] if obs.factories else {}
         calls = int(report.get("calls", 0))
@@ -309,6 +286,6 @@ def expect_independent(obs: ModuleObservation, built: Built) -> None:
 
 
 __all__ = [
-    "Built", "CONTRACT_MODULES", "TrustedFactory", "batches", "build_case", "cached_case", "check_gradients",
+    "Built", "CONTRACT_MODULES", "batches", "build_case", "cached_case", "check_gradients",
     "check_outputs", "check_structure", "expect_independent", "expect_registered", "short",
 ]
