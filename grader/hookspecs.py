@@ -148,8 +148,9 @@ def grader_report_formats() -> list[ReportFormat]:
     ``render`` derives the report from the JSON result (``RESULT_SCHEMA.md``) and the
     ``ReportOptions`` alone, so no two formats can disagree about a score; for
     ``options.audience == "student"`` it withholds the messages of checks that are not
-    ``visible``. Names must be unique. All implementations are called; the built-in formats
-    are implementations too.
+    ``visible``. Names must be unique: a name offered twice (a built-in's included) stops the
+    command with a message naming both plugins. All implementations are called; the built-in
+    formats are implementations too.
     """
 
 

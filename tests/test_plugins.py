@@ -250,6 +250,15 @@ def test_a_refused_plugin_stops_grading_with_exit_2():
     assert "Traceback" not in p.stderr
 
 
+def test_a_format_name_offered_twice_is_refused_naming_both_plugins():
+    result = CliRunner().invoke(main, ["formats", "--plugin", str(PLUGINS / "json_format.py")])
+    assert result.exit_code == 2
+    assert "report format 'json' is offered by both" in result.output and "json_format.py" in result.output
+    p = run_grader("run", "reference", "--only", "mlp", "--plugin", PLUGINS / "json_format.py", "-f", "json")
+    assert p.returncode == 2 and "report format 'json' is offered by both" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
 # -- each harness hook, through a fixture plugin ------------------------------------------------
 
 

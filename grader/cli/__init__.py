@@ -78,10 +78,18 @@ def _atomic_write(path: str, data: str | bytes) -> None:
 
 
 def _renderers(pm) -> dict:
-    out = {}
-    for formats in pm.hook.grader_report_formats():
-        for f in formats or []:
-            out[f.name] = f
+    """Every report format by name; two plugins offering one name is a PluginError (silently
+    keeping one would let an instructor's `json` lose to the built-in, or replace it)."""
+    from ..plugins import PluginError
+
+    out, owner = {}, {}
+    for impl in pm.hook.grader_report_formats.get_hookimpls():
+        plugin = getattr(impl.plugin, "__file__", None) or impl.plugin_name
+        for f in impl.function() or []:
+            if f.name in out:
+                a, b = sorted((owner[f.name], plugin))
+                raise PluginError(f"report format {f.name!r} is offered by both {a} and {b}: rename one")
+            out[f.name], owner[f.name] = f, plugin
     return out
 
 

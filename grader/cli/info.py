@@ -84,10 +84,10 @@ def formats(plugins):
     from ..plugins import PluginError, get_plugin_manager
 
     try:
-        pm = get_plugin_manager(list(plugins))
+        renderers = _renderers(get_plugin_manager(list(plugins)))
     except PluginError as e:
         raise Failure(str(e), EXIT_USAGE) from None
-    for name, f in sorted(_renderers(pm).items()):
+    for name, f in sorted(renderers.items()):
         click.echo(f"{name:<12} {f.description}")
 
 

@@ -95,9 +95,9 @@ def _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, san
     )
     try:
         grader = Grader(options, zygote=zygote)
+        renderers = _renderers(grader.pm)
     except (PluginError, UsageError, SandboxUnavailable) as e:
         raise Failure(str(e), EXIT_USAGE) from None
-    renderers = _renderers(grader.pm)
     for fmt, _ in pairs:
         if fmt not in renderers:
             raise Failure(f"unknown format {fmt!r} (known: {', '.join(sorted(renderers))})", EXIT_USAGE)
