@@ -17,7 +17,7 @@ import pytest
 
 from grader.testing import Graded
 from grader.trusted.grading import Grader, Options
-from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_level, probe_all
+from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_level, probe_all, runtime_roots
 from grader.trusted.submission import Timeouts
 from grader.trusted.workers import WORKER_ENV
 
@@ -122,8 +122,11 @@ def test_what_a_worker_sees(graders, host, level):
     if level in ("bwrap", "unshare"):
         assert view["pid"] < 10 and seen["seen"]["procs"] <= 3  # its own PID namespace
     if level == "bwrap":
+        # The host layout plus the top directory of each runtime root (the venv lives wherever the
+        # project was cloned: /work here, elsewhere in CI).
+        runtime_tops = {r.strip("/").split("/")[0] for r in runtime_roots()}
         assert set(view["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "root", "sbin",
-                                     "submission", "sys", "tmp", "usr", "home", "opt", "work"}
+                                     "submission", "sys", "tmp", "usr"} | runtime_tops
 
 
 @pytest.mark.parametrize("level", [level_param(n) for n in LEVELS if n != "process"])
