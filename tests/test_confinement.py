@@ -131,6 +131,27 @@ def test_what_a_worker_sees(graders, host, level):
                                      "submission", "sys", "tmp", "usr"} | runtime_tops
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="unprivileged already: test_what_a_worker_sees[bwrap] covers it")
+@pytest.mark.skipif(not PROBES["bwrap"][0], reason=f"bwrap not available here: {PROBES['bwrap'][1]}")
+def test_bwrap_as_an_unprivileged_user(host, monkeypatch):
+    """The layout bubblewrap makes for a user who is not root: nested user namespaces, the
+    worker seen as uid 65534. Forced here (CI runs as root) by giving the sandbox its user
+    namespace; the worker must join the namespaces' owner first (else setns(mnt): EPERM)."""
+    from grader.trusted.sandbox import BwrapLevel
+
+    monkeypatch.setattr(BwrapLevel, "userns", lambda self: True)
+    g = Grader(Options(sandbox="bwrap", timeouts=TIMEOUTS, limits=Limits(memory=1 << 30, processes=64)))
+    try:
+        seen = snoop(g, host)
+        view = seen["view"]
+        assert view["uid"] == 65534 and int(view["caps"], 16) == 0
+        assert view["pid"] < 10 and seen["found"] == [] and view["grader_visible"] is False
+        r = Graded(g.grade(ROOT / "reference", seed=SEED, only=["mlp"]))
+        assert r.hook("mlp")["status"] == "passed", r.messages("mlp")
+    finally:
+        g.close()
+
+
 @pytest.mark.parametrize("level", [level_param(n) for n in LEVELS if n != "process"])
 def test_no_network(graders, host, level):
     r = Graded(graders(level).grade(host.submission("socket_exfil"), seed=1, only=["mlp"]))

@@ -598,6 +598,11 @@ class BwrapLevel(_UidMixin, Level):
     stops = ("A1", "A2", "A3", "A4", "A4/proc", "A5", "A6", "A7", "A8", "A9", "A10", "A11", "A13")
     protects = "bubblewrap namespaces: no network, only the Python runtime and the submission visible (read-only), private /tmp, own PID namespace with whole-tree kill, cleared environment, no capabilities, per-worker uid as root, seccomp denylist where available, rlimits"
 
+    def userns(self) -> bool:
+        """Whether the sandbox gets a user namespace: always unless we are root (where a
+        per-worker uid does better). The tests force it as root to cover the unprivileged path."""
+        return os.geteuid() != 0
+
     def probe(self, features: dict) -> str | None:
         binary = bwrap_binary()
         if binary is None:
@@ -613,8 +618,7 @@ class BwrapLevel(_UidMixin, Level):
         return None
 
     def _argv(self, binary: str, submission: str, hidden: list[str], size: int, cuda: bool) -> list[str]:
-        root = os.geteuid() == 0
-        if root:
+        if not self.userns():
             # No user namespace: the worker keeps the rights to join as root, then takes its own uid.
             ns = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         else:
@@ -650,11 +654,12 @@ class BwrapLevel(_UidMixin, Level):
         binary = bwrap_binary()
         assert binary is not None
         ph = _start_placeholder(self._argv(binary, str(submission), ctx.hidden, ctx.limits.tmp_size, ctx.cuda), info=True)
-        root_mode = os.geteuid() == 0
-        plan = self._base_plan("/submission", "/tmp", ctx, ctx.limits.processes if root_mode else _shared_uid_nproc(ctx), home="/tmp")
+        userns = self.userns()
+        plan = self._base_plan("/submission", "/tmp", ctx, _shared_uid_nproc(ctx) if userns else ctx.limits.processes, home="/tmp")
         names = ["mnt", "net", "ipc", "uts", "cgroup", "pid"]
-        plan["join"] = {"pid": ph.ns_pid, "namespaces": names if root_mode else ["user", *names]}
-        plan.update(self._identity(ctx, landlock=False))
+        plan["join"] = {"pid": ph.ns_pid, "namespaces": ["user", *names] if userns else names}
+        if not userns:  # in a user namespace only the mapped uid exists
+            plan.update(self._identity(ctx, landlock=False))
         plan["seccomp"] = bool(ctx.features.get("seccomp"))
         return Prepared(plan=plan, handle=ph)
 

@@ -96,17 +96,50 @@ def features() -> dict:
     return {"landlock": abi, "seccomp": seccomp, "uid": os.getuid(), "euid": os.geteuid()}
 
 
+NS_GET_USERNS = 0xB701  # ioctl on a namespace fd: the user namespace that owns it (Linux ≥ 4.9)
+
+
+def _same_ns(a: int, b: int) -> bool:
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 def join_namespaces(pid: int, names: list[str]) -> None:
     """setns() into another process's namespaces (all opened first: once in the new mount
-    namespace, that process's /proc entry is no longer where it was)."""
+    namespace, that process's /proc entry is no longer where it was).
+
+    Unprivileged bubblewrap nests two user namespaces: the outer one owns the mount, network,
+    PID... namespaces, and the sandboxed process runs in an inner one created after the mounts.
+    Joining the inner one first leaves no capability over the mount namespace (EPERM), so the
+    owner of the other namespaces is joined first and the process's own user namespace last."""
     ordered = [n for n in NS_ORDER if n in names] + [n for n in names if n not in NS_ORDER]
     fds = {n: os.open(f"/proc/{pid}/ns/{n}", os.O_RDONLY) for n in ordered}
+    owner = None
     try:
-        for n in ordered:
-            _check(_libc.setns(fds[n], 0), f"setns({n})")
+        others = [n for n in ordered if n != "user"]
+        if "user" in fds and others:
+            import fcntl
+
+            try:
+                owner = fcntl.ioctl(fds[others[0]], NS_GET_USERNS)
+            except OSError:
+                owner = None
+            if owner is not None and _same_ns(owner, fds["user"]):
+                os.close(owner)
+                owner = None
+        if owner is not None:
+            _check(_libc.setns(owner, 0), "setns(user, the owner of the others)")
+            for n in others:
+                _check(_libc.setns(fds[n], 0), f"setns({n})")
+            _check(_libc.setns(fds["user"], 0), "setns(user)")
+        else:
+            for n in ordered:
+                _check(_libc.setns(fds[n], 0), f"setns({n})")
     finally:
         for fd in fds.values():
             os.close(fd)
+        if owner is not None:
+            os.close(owner)
 
 
 def _capset(effective: int, permitted: int) -> None:
