@@ -266,3 +266,27 @@ def test_one_hostile_hook_among_correct_ones(host, tmp_path):
     assert sum(h["score"] for h in others.values()) >= sum(h["max_score"] for h in others.values()) - len(lost)
     assert survivors() == []
     assert sorted(os.listdir("/tmp/grader-exploit-canary")) == []
+
+
+# -- grader sandbox: what an instructor checks on a new machine ----------------------------------
+
+
+def test_grader_sandbox_lists_every_level_and_the_choice(monkeypatch):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    from grader.trusted import sandbox
+
+    out = CliRunner().invoke(main, ["sandbox"])
+    assert out.exit_code == 0, out.output
+    lines = {line.split()[0]: line.split()[1] for line in out.output.splitlines() if line.split() and line.split()[0] in LEVELS}
+    assert set(lines) == set(LEVELS) and lines["process"] == "yes"
+    assert f"grader run uses: {strongest()}" in out.output
+    # A level that cannot run here says so, with the reason, and is not chosen.
+    top = strongest()
+    if top != "process":
+        monkeypatch.setitem(sandbox._PROBES, f"{top}:{os.geteuid()}", (False, "missing in this test"))
+        out = CliRunner().invoke(main, ["sandbox"])
+        assert out.exit_code == 0, out.output
+        assert any(line.startswith(top) and "no" in line.split()[1] and "missing in this test" in line for line in out.output.splitlines())
+        assert f"grader run uses: {top}" not in out.output
