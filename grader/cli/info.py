@@ -91,24 +91,19 @@ def formats(plugins):
         click.echo(f"{name:<12} {f.description}")
 
 
-
-
 @main.command()
 def sandbox():
     """Confinement levels on this machine, strongest first: whether each works here (its probe
     passes and a worker really starts under it) or why not, and the one `grader run` picks."""
-    from ..trusted.sandbox import LEVELS, choose_level, probe_all, trial
+    from ..trusted.sandbox import LEVELS, choose_level, probe_all
     from ..trusted.workers import Zygote
 
     zygote = Zygote()  # the levels are tried with real workers, as a run would
     try:
-        probes = probe_all(zygote)
+        found = probe_all(zygote)
         for name, cls in sorted(LEVELS.items(), key=lambda kv: -kv[1].rank):
-            level = cls()
-            ok, why = probes[name]
-            if ok and level.rank > 0:
-                ok, why = trial(level, zygote)
-            click.echo(f"{name:<9} {'yes' if ok else 'no':<4} {level.describe() if ok else why}")
+            ok, why = found[name]
+            click.echo(f"{name:<9} {'yes' if ok else 'no':<4} {cls().describe() if ok else why}")
         click.echo(f"\ngrader run uses: {choose_level(zygote=zygote).name} (--sandbox forces a level, --min-sandbox refuses to run below one)")
     finally:
         zygote.close()

@@ -668,9 +668,19 @@ LEVELS: dict[str, type[Level]] = {"bwrap": BwrapLevel, "unshare": UnshareLevel, 
 
 
 def probe_all(zygote: Zygote | None = None) -> dict[str, tuple[bool, str]]:
-    """Every level's probe result on this host (for ``grader info`` and the docs)."""
+    """Every level's result on this host (``grader sandbox``, the tests): its probe, and with a
+    zygote also one worker really started under it (``works_here``)."""
     features = _features(zygote)
-    return {name: cls().available(features) for name, cls in LEVELS.items()}
+    return {name: works_here(cls(), features, zygote) for name, cls in LEVELS.items()}
+
+
+def works_here(level: Level, features: dict, zygote: Zygote | None) -> tuple[bool, str]:
+    """``level``'s probe; where it passes and a zygote is given, a worker must also start under
+    it (a level whose probe passes but whose workers cannot start is not available)."""
+    ok, why = level.available(features)
+    if ok and zygote is not None:
+        ok, why = trial(level, zygote)
+    return ok, why
 
 
 def _features(zygote: Zygote | None) -> dict:
@@ -697,19 +707,14 @@ def choose_level(force: str | None = None, minimum: str | None = None, zygote: Z
     features = _features(zygote)
     if force is not None:
         level = LEVELS[force]()
-        ok, why = level.available(features)
-        if ok and zygote is not None:
-            ok, why = trial(level, zygote)
+        ok, why = works_here(level, features, zygote)
         if not ok:
             raise SandboxUnavailable(f"sandbox level {force!r} is not available here: {why}")
     else:
-        level = ProcessLevel()
+        level = ProcessLevel()  # the fallback, whatever its trial says
         for cls in sorted(LEVELS.values(), key=lambda c: -c.rank):
             candidate = cls()
-            ok, _ = candidate.available(features)
-            if ok and zygote is not None and candidate.rank > 0:
-                ok, _ = trial(candidate, zygote)
-            if ok:
+            if candidate.rank == 0 or works_here(candidate, features, zygote)[0]:
                 level = candidate
                 break
     if minimum is not None and level.rank < LEVELS[minimum].rank:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import resource
 import signal
@@ -118,8 +119,6 @@ def join_namespaces(pid: int, names: list[str]) -> None:
     try:
         others = [n for n in ordered if n != "user"]
         if "user" in fds and others:
-            import fcntl
-
             try:
                 owner = fcntl.ioctl(fds[others[0]], NS_GET_USERNS)
             except OSError:
@@ -127,14 +126,11 @@ def join_namespaces(pid: int, names: list[str]) -> None:
             if owner is not None and _same_ns(owner, fds["user"]):
                 os.close(owner)
                 owner = None
+        steps = [(fds[n], n) for n in ordered]
         if owner is not None:
-            _check(_libc.setns(owner, 0), "setns(user, the owner of the others)")
-            for n in others:
-                _check(_libc.setns(fds[n], 0), f"setns({n})")
-            _check(_libc.setns(fds["user"], 0), "setns(user)")
-        else:
-            for n in ordered:
-                _check(_libc.setns(fds[n], 0), f"setns({n})")
+            steps = [(owner, "user, the owner of the others"), *[(fds[n], n) for n in others], (fds["user"], "user")]
+        for fd, what in steps:
+            _check(_libc.setns(fd, 0), f"setns({what})")
     finally:
         for fd in fds.values():
             os.close(fd)
