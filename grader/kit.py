@@ -67,7 +67,7 @@ __all__ = [
     "Arch", "ArchList", "advise", "CallResult", "CheckFailed", "Factory", "Handle", "HookUnavailable",
     "ModuleCase", "ModuleObservation", "cuda_devices", "decode_value", "derive_seed", "device_of", "ModuleSummary", "Run", "Scratch", "SubmissionRaised",
     "SubmissionView", "TensorOut", "WorkerFailure", "arch", "default_tolerance", "expect",
-    "expect_buffers", "expect_gradients", "expect_module", "expect_outputs", "expect_structure", "expect_tied", "fail",
+    "expect_buffers", "expect_gradients", "expect_is_module", "expect_module", "expect_outputs", "expect_structure", "expect_tied", "fail",
     "fail_raised", "expect_sound",
     "gradcheck", "mismatch", "module_case", "same_values", "seeded", "short",
 ]
@@ -262,11 +262,17 @@ def _call_text(hook: str, case: ModuleCase | None) -> str:
     return f"`{hook}(...)`" if case and case.args else f"`{hook}()`"
 
 
+def expect_is_module(obs: ModuleObservation, call: str | None = None) -> None:
+    """The hook returned an nn.Module at all; ``call`` is how the message writes the call
+    (default `` `hook()` ``)."""
+    if obs.not_module is not None:
+        fail(f"{call or _call_text(obs.hook, None)} returned a {obs.not_module['type']}, not an nn.Module")
+
+
 def expect_module(obs: ModuleObservation, case: ModuleCase | None = None) -> ModuleObservation:
     """The hook returned an nn.Module whose parameters took the reference's values by name."""
     hook = obs.hook
-    if obs.not_module is not None:
-        fail(f"{_call_text(hook, case)} returned a {obs.not_module['type']}, not an nn.Module")
+    expect_is_module(obs, _call_text(hook, case))
     if obs.warmup_error:
         fail(f"the first forward (which initializes lazy layers) raised {exception_text(obs.warmup_error)}")
     t = obs.transplant

@@ -25,6 +25,7 @@ from grader.kit import (
     ModuleSummary,
     SubmissionRaised,
     derive_seed,
+    expect_is_module,
     expect_sound,
     fail,
     fail_raised,
@@ -95,8 +96,7 @@ def expect_built(obs_fn: Callable[[], ModuleObservation], hook: str, hint: str |
 def expect_lazy_split(obs: ModuleObservation, lazy: Lazy) -> None:
     """Right after construction, each of the contract's parameters is uninitialized exactly when
     the reference's is (lazy layers wait for the first forward, eager ones do not)."""
-    if obs.not_module is not None:
-        fail(f"`{lazy.case.hook}()` returned a {obs.not_module['type']}, not an nn.Module")
+    expect_is_module(obs, f"`{lazy.case.hook}()`")
     before = obs.before
     if before is None:
         fail("the module could not be described before its first forward")
@@ -270,8 +270,7 @@ def expect_runs(obs: ModuleObservation, v: Varying, backward: bool = True) -> No
     """Every known width ran forward; with ``backward``, each width also ran backward at least
     once (a batch whose output has the wrong shape cannot take the upstream gradient, and is
     output_shapes' business, not the gradient checks')."""
-    if obs.not_module is not None:
-        fail(f"`varying_input_net(...)` returned a {obs.not_module['type']}, not an nn.Module")
+    expect_is_module(obs, "`varying_input_net(...)`")
     if obs.device_error:
         fail(f"moving the module with `.to(...)` raised {exception_text(obs.device_error)}")
     if len(obs.runs) != len(v.inputs):

@@ -29,6 +29,7 @@ from grader.kit import (
     decode_value,
     derive_seed,
     exception_text,
+    expect_is_module,
     fail,
     fail_raised,
     mismatch,
@@ -327,8 +328,7 @@ def test_round_trip(hook, source, sub, seed, tolerance):
         obs = fresh.module("load_model_file", args={"path": Scratch("model")}, inputs=[[x] for x in inputs], grads=False)
     finally:
         fresh.close()
-    if obs.not_module is not None:
-        fail(f"`load_model_file(path)` returned a {obs.not_module['type']}, not an nn.Module")
+    expect_is_module(obs, "`load_model_file(path)`")
     if obs.device_error:
         fail(f"the reloaded module could not be used: {exception_text(obs.device_error)}")
     for x, run, want in zip(inputs, obs.runs, original):

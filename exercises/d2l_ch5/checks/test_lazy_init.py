@@ -23,7 +23,7 @@ from exercises.d2l_ch5.checks._lazy_cases import (
     routing,
     varying_case,
 )
-from grader.kit import TensorOut, device_of, expect_gradients, expect_outputs, expect_structure, fail, short
+from grader.kit import TensorOut, device_of, expect_gradients, expect_is_module, expect_outputs, expect_structure, fail, short
 from grader.trusted.discovery import exception_text
 
 LAZY_HOOKS = ["lazy_mlp", "partially_lazy_net"]
@@ -93,16 +93,14 @@ def test_structure(hook, lazy, sub):
 def test_builds(hook, mismatched, sub):
     """Construction succeeds: the mismatch only shows at the first forward."""
     obs = mismatched.observe(sub, "cpu")
-    if obs.not_module is not None:
-        fail(f"`mismatched_net()` returned a {obs.not_module['type']}, not an nn.Module")
+    expect_is_module(obs, "`mismatched_net()`")
 
 
 @pytest.mark.parametrize("hook", ["mismatched_net"])
 def test_layer_shapes(hook, mismatched, sub):
     """Layers of the contract's shapes: weights (256, 20) and (10, 128), with biases."""
     obs = mismatched.observe(sub, "cpu")
-    if obs.not_module is not None:
-        fail(f"`mismatched_net()` returned a {obs.not_module['type']}, not an nn.Module")
+    expect_is_module(obs, "`mismatched_net()`")
     expect_shapes(obs.after, mismatched.shapes, mismatched.num_params)
 
 
@@ -110,8 +108,7 @@ def test_layer_shapes(hook, mismatched, sub):
 def test_forward_raises(hook, device, mismatched, sub):
     """A forward on (B, 20) input raises RuntimeError (the shapes cannot be multiplied)."""
     obs = mismatched.observe(sub, device)
-    if obs.not_module is not None:
-        fail(f"`mismatched_net()` returned a {obs.not_module['type']}, not an nn.Module")
+    expect_is_module(obs, "`mismatched_net()`")
     if obs.device_error:
         fail(f"moving the module with `.to(...)` raised {exception_text(obs.device_error)}")
     if len(obs.runs) != len(mismatched.inputs):
@@ -159,8 +156,7 @@ def test_output_shapes(hook, device, varying, sub):
 def test_unknown_width(hook, varying, sub):
     """A batch whose width is not in `in_dims` raises ValueError."""
     obs = varying.observe(sub, "cpu")
-    if obs.not_module is not None:
-        fail(f"`varying_input_net(...)` returned a {obs.not_module['type']}, not an nn.Module")
+    expect_is_module(obs, "`varying_input_net(...)`")
     if len(obs.runs) != len(varying.inputs):
         fail("not every input was run")
     run, what = obs.runs[-1], f"a batch of width {varying.unknown} (in_dims is {varying.in_dims})"
