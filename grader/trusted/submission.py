@@ -77,7 +77,8 @@ class SubmissionClient:
         self.workers_started = 0
         # A batch's gradebook row says what happened from these (``timeouts``: requests past
         # their limit; ``budget_spent``: the submission's whole time budget ran out).
-        self.stats = {"requests": 0, "cached": 0, "worker_failures": 0, "timeouts": 0, "budget_spent": False}
+        # ``retired``: workers replaced because a hook left them without memory headroom.
+        self.stats = {"requests": 0, "cached": 0, "worker_failures": 0, "timeouts": 0, "budget_spent": False, "retired": 0}
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -200,6 +201,9 @@ class SubmissionClient:
                     output,
                 ) from None
             raise WorkerFailure("garbage", f"the worker answered garbage while running {what}: {e}", output) from None
+        if body.get("retire") is True:  # out of memory headroom (``serve.has_headroom``)
+            self.stats["retired"] += 1
+            w.kill()  # after its answer: the next request gets a fresh worker
         if body.get("ok") is True:
             return Answer(body, tensors)
         kind = body.get("kind")

@@ -321,7 +321,27 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list
         except ChannelClosed:
             return
         answer, out = session.dispatch(req, blob)
+        if not has_headroom():
+            answer["retire"] = True
         send(sock, answer, out)
+
+
+HEADROOM = 64 << 20
+
+
+def has_headroom() -> bool:
+    """Whether this worker could still map ``HEADROOM`` bytes under its memory limit. A hook that
+    hoarded memory up to the limit (and kept it) leaves a worker in which the next request's
+    smallest allocation fails, even one that cannot raise (safetensors aborts the process): the
+    answer then says "retire" and the trusted side grades the rest in a fresh worker. Address
+    space only: nothing is touched."""
+    import mmap
+
+    try:
+        mmap.mmap(-1, HEADROOM).close()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _load_operation_modules() -> None:

@@ -192,8 +192,11 @@ def _kill_tree(pids: set[int]) -> None:
 
 
 def main(ctl_fd: int) -> None:
+    from .startup import imports_without_gc
+
     ctl = socket.socket(fileno=ctl_fd)
-    info = _preload()
+    with imports_without_gc():
+        info = _preload()
     try:
         import ctypes
 
