@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -59,12 +60,22 @@ def worker_limits(limits: Limits, cuda: bool) -> Limits:
 
 
 _warm = False  # the trusted process's torch has done its lazy imports (``Grader.warm_up``)
+_started = False  # a Grader was made in this process (its imports ran without the GC)
 
 
 class Grader:
     """Holds what does not change between submissions: plugins, course, zygote, level."""
 
     def __init__(self, options: Options, zygote: Zygote | None = None):
+        global _started
+        from ..worker.startup import imports_without_gc
+
+        # The first grader of a process imports torch, the course and the checks' lazy imports.
+        with contextlib.nullcontext() if _started else imports_without_gc():
+            _started = True
+            self._start(options, zygote)
+
+    def _start(self, options: Options, zygote: Zygote | None) -> None:
         from ..plugins import get_plugin_manager
         from .course import load_course
         from .sandbox import choose_level
@@ -86,6 +97,12 @@ class Grader:
         if unknown:
             raise UsageError(f"unknown hook(s) for --only: {', '.join(unknown)}")
         self.cuda = cuda_devices(options.cuda)
+        import torch
+
+        # The reference computes with a worker's intra-op threads (``Limits.threads``, one):
+        # float sums split over threads round differently, and this process's idle OpenMP
+        # threads spun on the core its worker needed (~0.3 s of CPU a cold run, benchmarks).
+        torch.set_num_threads(options.limits.threads)
         self.warm_up()  # before the level's probe waits for the template
         # Probed once: the strongest level whose workers really start here (docs/confinement.md).
         self.level = choose_level(options.sandbox, options.min_sandbox, zygote=self.zygote)
