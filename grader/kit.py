@@ -119,9 +119,11 @@ def cuda_devices(request: Any) -> list[str]:
 
 @contextlib.contextmanager
 def seeded(seed: int):
-    """Run the block with torch's global RNG seeded, leaving the outer state untouched."""
+    """Run the block with torch's global CPU generator seeded (modules initialize from it),
+    leaving the outer state untouched. Not ``torch.manual_seed``: where CUDA is not initialized
+    that also queues a seed for every accelerator type, with a stack trace each (~1 ms a call)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         yield
 
 
