@@ -9,7 +9,9 @@ into the README; ``--json FILE`` also saves every figure. It takes a minute or t
 - bare import: wall time of ``python -c "import torch"``, taken before each cold run and
   before each batch (median of all: the unit of the "× import torch" column).
 - cold run: wall time of ``grader run SUBMISSION`` in a fresh process (median); its ratio is the
-  median of each cold run over the import taken just before it. The submission must get full
+  median of each cold run over the import taken just before it. SUBMISSION is graded from a copy
+  without ``__pycache__``, as a student's directory is; the grader itself runs with its bytecode
+  caches written (as after any first run), even where ``PYTHONDONTWRITEBYTECODE`` is set. The submission must get full
   marks (a correct one), else the benchmark stops.
 - batch: ``grader run --each DIR --jobs J`` over J copies of the submission, then over N. The
   marginal cost per extra submission is (T_N − T_J) / (N − J): start-up cancels out. Also shown:
@@ -82,10 +84,13 @@ def machine() -> dict:
 def _proc(pid: int) -> tuple[int, str, int] | None:
     """(ppid, cmdline, VmHWM in kB) of a process, or None if it is gone."""
     try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         status = Path(f"/proc/{pid}/status").read_text()
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        if Path(f"/proc/{pid}/cmdline").read_bytes() != cmd:
+            return None  # it exec'd in between: the status may be its parent's (a vfork shares it)
     except OSError:
         return None
+    cmd = cmd.replace(b"\0", b" ").decode(errors="replace")
     ppid = int(re.search(r"PPid:\s+(\d+)", status).group(1))
     hwm = re.search(r"VmHWM:\s+(\d+)", status)
     return ppid, cmd, int(hwm.group(1)) if hwm else 0
@@ -98,6 +103,10 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.peaks, self.counts, self._halt = root, {}, {}, threading.Event()
         self._seen: dict[str, dict[int, int]] = {}
+        # Processes older than the one measured are none of its own: never read again. Reading
+        # every process of the machine took ~7 ms a sample, a quarter of a core at this rate,
+        # taken from the 2 cores being measured.
+        self._older = {int(e) for e in os.listdir("/proc") if e.isdigit()} - {root}
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -107,7 +116,7 @@ class Sampler(threading.Thread):
     def sample(self) -> None:
         procs = {}
         for entry in os.listdir("/proc"):
-            if entry.isdigit():
+            if entry.isdigit() and int(entry) not in self._older:
                 info = _proc(int(entry))
                 if info:
                     procs[int(entry)] = info
@@ -170,7 +179,12 @@ def bare_import(repeat: int) -> list[float]:
 
 def cold_run(submission: Path, repeat: int, tmp: Path, sandbox: str | None) -> tuple[list[float], list[float], dict, list[float]]:
     """Cold runs, each right after a bare import: on a shared machine whose speed drifts over
-    minutes, each ratio compares two runs taken seconds apart."""
+    minutes, each ratio compares two runs taken seconds apart. The submission is graded from a
+    copy without ``__pycache__``, as a student's directory is."""
+    copy = tmp / "cold-submission"
+    if not copy.exists():
+        shutil.copytree(submission, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    submission = copy
     out, cpus, result, imports = [], [], {}, []
     for i in range(repeat):
         imports += bare_import(1)
@@ -237,6 +251,12 @@ def main() -> None:
     print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}; {m['os']}; Python {m['python']}, torch {m['torch']}", flush=True)
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         tmp = Path(tmp)
+        if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+            # Some machines (this project's development VM) turn bytecode caching off. A user's
+            # Python writes the grader's caches on the first run, as pip writes torch's at install:
+            # measure that, after one run that writes them.
+            print("PYTHONDONTWRITEBYTECODE is set here: unset for the runs, after one run that writes the caches ...", flush=True)
+            cold_run(args.submission, 1, tmp, args.sandbox)
         print("bare import torch, then a cold grader run, alternately ...", flush=True)
         colds, cold_cpus, result, imports = cold_run(args.submission, args.repeat, tmp, args.sandbox)
         print(f"batches of {jobs} and {n}, --jobs {jobs}, each after bare imports ...", flush=True)
