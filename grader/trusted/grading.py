@@ -156,14 +156,17 @@ class Grader:
             only=selected or None,
         )
         try:
-            try:
-                client.load()
-            except Exception as e:  # a worker that cannot even start: every check fails closed
+            # The worker imports the submission while pytest starts; the checks' collection
+            # reads its report (a worker that cannot even start fails every check closed).
+            client.start()
+            outcomes, errors = run_checks(ctx, keyword if keyword is not None else self.options.keyword)
+            if client.discovery is None:  # pytest stopped before asking (a collection error)
                 from .workers import WorkerFailure
 
-                if not isinstance(e, WorkerFailure):
-                    raise
-            outcomes, errors = run_checks(ctx, keyword if keyword is not None else self.options.keyword)
+                try:
+                    client.load()
+                except WorkerFailure:
+                    pass
         finally:
             client.close()
             self._sweep()

@@ -69,6 +69,7 @@ class SubmissionClient:
         self._spawn = spawn
         self.timeouts = timeouts or Timeouts()
         self.worker: Worker | None = None
+        self._started_worker: Worker | None = None  # forked by ``start``, report not yet read
         self.discovery: Discovery | None = None
         self.skip: list[str] = []
         self.failed_imports: dict[str, str] = {}
@@ -86,8 +87,10 @@ class SubmissionClient:
         """Fork a worker and read its import report; a module that hangs or kills the worker
         while importing is skipped (and blamed) and the import starts over without it."""
         while True:
-            self.workers_started += 1
-            w = self._spawn(self.path, self.hooks, list(self.skip))
+            w, self._started_worker = self._started_worker, None
+            if w is None:
+                self.workers_started += 1
+                w = self._spawn(self.path, self.hooks, list(self.skip))
             current = None
             try:
                 while True:
@@ -119,6 +122,19 @@ class SubmissionClient:
                 self.failed_imports[current] = how
                 self.skip.append(current)
 
+    def start(self) -> None:
+        """Fork the first worker now and return: it confines itself and imports the submission
+        while this process starts pytest and collects the checks; ``load`` reads its report.
+        A failure to fork is left for ``load`` to meet (and report) again."""
+        if self.discovery is not None or self._started_worker is not None:
+            return
+        self.workers_started += 1
+        try:
+            self._started_worker = self._spawn(self.path, self.hooks, list(self.skip))
+        except Exception:
+            self.workers_started -= 1
+            self._started_worker = None
+
     def load(self) -> Discovery:
         if self.discovery is None:
             self.worker = self._new_worker()
@@ -136,9 +152,10 @@ class SubmissionClient:
         return self._new_worker()
 
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
-            self.worker = None
+        for w in (self.worker, self._started_worker):
+            if w is not None:
+                w.close()
+        self.worker = self._started_worker = None
 
     # -- requests ---------------------------------------------------------------------------
 
