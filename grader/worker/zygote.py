@@ -309,7 +309,7 @@ def _reap(children: set[int], block_for: float = 0.0) -> int:
         if pid == 0:
             if time.monotonic() >= end:
                 return ended
-            time.sleep(0.02)
+            time.sleep(0.002)  # a swept worker takes a few ms to go: poll finely, the next submission waits
             continue
         if pid in children:
             ended += 1
