@@ -5,6 +5,7 @@ On a machine without CUDA the CUDA cells must be reported "skipped: no CUDA devi
 the same tests check that they ran and what they found.
 """
 
+import gc
 import os
 import subprocess
 import sys
@@ -57,11 +58,17 @@ def test_worker_template_sets_the_policy_and_leaves_cuda_uninitialized():
         z.close()
     assert info["precision"] == precision.POLICY
     assert info["cuda_initialized"] is False
+    # Its imports ran without the GC and were frozen (grader/worker/startup.py): torch and
+    # torch._dynamo alone make ~300k objects.
+    assert info["gc_frozen"] > 100_000
 
 
 def test_grader_sets_the_policy_in_the_trusted_process(grader_instance):
     assert torch.backends.cuda.matmul.allow_tf32 is False
     assert torch.backends.cudnn.allow_tf32 is False
+    # The reference computes with a worker's intra-op threads (float sums round the same way).
+    assert torch.get_num_threads() == Limits().threads
+    assert gc.isenabled() and gc.get_freeze_count() > 100_000
 
 
 def test_cuda_tolerances_apply_on_cuda_only():

@@ -197,6 +197,9 @@ def main(ctl_fd: int) -> None:
     ctl = socket.socket(fileno=ctl_fd)
     with imports_without_gc():
         info = _preload()
+    import gc
+
+    info["gc_frozen"] = gc.get_freeze_count()  # objects the imports made, never scanned again
     try:
         import ctypes
 
