@@ -315,13 +315,15 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list
     impls, report = loader.find_hooks(modules, hooks, root)
     send(sock, {"event": "ready", "modules": module_report, **report})
     session = Session(root, scratch, impls)
+    # A worker already without headroom after the import would be no better fresh: it stays.
+    roomy = has_headroom()
     while True:
         try:
             req, blob = recv(sock)
         except ChannelClosed:
             return
         answer, out = session.dispatch(req, blob)
-        if not has_headroom():
+        if roomy and not has_headroom():
             answer["retire"] = True
         send(sock, answer, out)
 
@@ -333,8 +335,9 @@ def has_headroom() -> bool:
     """Whether this worker could still map ``HEADROOM`` bytes under its memory limit. A hook that
     hoarded memory up to the limit (and kept it) leaves a worker in which the next request's
     smallest allocation fails, even one that cannot raise (safetensors aborts the process): the
-    answer then says "retire" and the trusted side grades the rest in a fresh worker. Address
-    space only: nothing is touched."""
+    answer then says "retire" and the trusted side grades the rest in a fresh worker (unless the
+    import itself took the memory: a fresh worker would only take it again). Address space only:
+    nothing is touched."""
     import mmap
 
     try:
