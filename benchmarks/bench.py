@@ -11,8 +11,8 @@ into the README; ``--json FILE`` also saves every figure. It takes a minute or t
 - cold run: wall time of ``grader run SUBMISSION`` in a fresh process (median); its ratio is the
   median of each cold run over the import taken just before it. SUBMISSION is graded from a copy
   without ``__pycache__``, as a student's directory is; the grader itself runs with its bytecode
-  caches written (as after any first run), even where ``PYTHONDONTWRITEBYTECODE`` is set. The submission must get full
-  marks (a correct one), else the benchmark stops.
+  caches written (as after any first run), even where ``PYTHONDONTWRITEBYTECODE`` is set. The
+  submission must get full marks (a correct one), else the benchmark stops.
 - batch: ``grader run --each DIR --jobs J`` over J copies of the submission, then over N. The
   marginal cost per extra submission is (T_N − T_J) / (N − J): start-up cancels out; its ratio
   is over the imports taken just before the two batches. Also shown:

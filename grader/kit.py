@@ -62,6 +62,7 @@ from .trusted.probes import (
 from .trusted.submission import HookUnavailable, SubmissionRaised
 from .trusted.workers import WorkerFailure
 from .worker import arch, observe
+from .worker.arch import seeded  # the worker's seeded builds use the same one
 
 __all__ = [
     "Arch", "ArchList", "advise", "CallResult", "CheckFailed", "Factory", "Handle", "HookUnavailable",
@@ -115,16 +116,6 @@ def cuda_devices(request: Any) -> list[str]:
         if ctx is not None and isinstance(getattr(ctx, "cuda_devices", None), list):
             return list(ctx.cuda_devices)
     return []
-
-
-@contextlib.contextmanager
-def seeded(seed: int):
-    """Run the block with torch's global CPU generator seeded (modules initialize from it),
-    leaving the outer state untouched. Not ``torch.manual_seed``: where CUDA is not initialized
-    that also queues a seed for every accelerator type, with a stack trace each (~1 ms a call)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
-        yield
 
 
 def vjp_loss(y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

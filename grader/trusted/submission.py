@@ -83,14 +83,17 @@ class SubmissionClient:
 
     # -- workers ----------------------------------------------------------------------------
 
+    def _fork(self) -> Worker:
+        self.workers_started += 1
+        return self._spawn(self.path, self.hooks, list(self.skip))
+
     def _new_worker(self) -> Worker:
         """Fork a worker and read its import report; a module that hangs or kills the worker
         while importing is skipped (and blamed) and the import starts over without it."""
         while True:
             w, self._started_worker = self._started_worker, None
             if w is None:
-                self.workers_started += 1
-                w = self._spawn(self.path, self.hooks, list(self.skip))
+                w = self._fork()
             current = None
             try:
                 while True:
@@ -128,12 +131,10 @@ class SubmissionClient:
         A failure to fork is left for ``load`` to meet (and report) again."""
         if self.discovery is not None or self._started_worker is not None:
             return
-        self.workers_started += 1
         try:
-            self._started_worker = self._spawn(self.path, self.hooks, list(self.skip))
+            self._started_worker = self._fork()
         except Exception:
             self.workers_started -= 1
-            self._started_worker = None
 
     def load(self) -> Discovery:
         if self.discovery is None:

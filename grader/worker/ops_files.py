@@ -67,9 +67,7 @@ def failed(session: Any, step: str, e: BaseException) -> dict:
 def seeded_build(session: Any, req: dict, tensors: dict) -> dict:
     """The hook's arguments; modules described without values get a seeded default init, so a
     "fresh" net is the same in every run."""
-    with torch.random.fork_rng(devices=[]):
-        # The CPU generator only, as ``grader.kit.seeded`` seeds the reference's.
-        torch.default_generator.manual_seed(int(req.get("seed") or 0))
+    with arch.seeded(int(req.get("seed") or 0)):
         return session.args(req, tensors)
 
 
@@ -137,8 +135,7 @@ def model_file_save(session: Any, req: dict, tensors: dict, enc: Encoder) -> dic
     data = data_of(session, req, tensors)
     build = str(req["build"])
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(int(req.get("seed") or 0))
+        with arch.seeded(int(req.get("seed") or 0)):
             net = session.hook(build)()
     except BaseException as e:
         return failed(session, f"{build}()", e)
@@ -181,8 +178,7 @@ def checkpoint_resume(session: Any, req: dict, tensors: dict, enc: Encoder) -> d
         session.hook("save_checkpoint")(net=net, optimizer=optimizer, epoch=int(req["epoch"]), path=path)
     except BaseException as e:
         return failed(session, "save_checkpoint", e)
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(int(req.get("seed") or 0))
+    with arch.seeded(int(req.get("seed") or 0)):
         fresh = arch.build(req["spec"])
     fresh_optimizer = sgd(fresh, req)
     try:

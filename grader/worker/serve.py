@@ -7,6 +7,7 @@ that lets the worker tell a right answer from a wrong one.
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 import types
@@ -338,8 +339,6 @@ def has_headroom() -> bool:
     answer then says "retire" and the trusted side grades the rest in a fresh worker (unless the
     import itself took the memory: a fresh worker would only take it again). Address space only:
     nothing is touched."""
-    import mmap
-
     try:
         mmap.mmap(-1, HEADROOM).close()
     except (OSError, ValueError):

@@ -16,6 +16,7 @@ Closing the control socket ends the zygote and every worker it made.
 from __future__ import annotations
 
 import array
+import gc
 import json
 import os
 import select
@@ -197,8 +198,6 @@ def main(ctl_fd: int) -> None:
     ctl = socket.socket(fileno=ctl_fd)
     with imports_without_gc():
         info = _preload()
-    import gc
-
     info["gc_frozen"] = gc.get_freeze_count()  # objects the imports made, never scanned again
     try:
         import ctypes
