@@ -203,22 +203,20 @@ class Grader:
     def warm_up(self) -> None:
         """While the worker template is still starting (a cold run), make torch do here, once,
         the lazy imports that the checks' reference side would otherwise trigger mid-run
-        (~1.5 s: sympy on the first backward with a gradient, torch._dynamo on the first
-        optimizer step, torch.testing's on the first comparison): time spent waiting for the
-        template instead of on the critical path. The template imports its own before forking."""
+        (~1.2 s: torch._dynamo, and sympy with it, on the first optimizer built; a backward with
+        an explicit gradient also imports sympy): time spent waiting for the template instead of
+        on the critical path. The template imports its own before forking."""
         global _warm
         if _warm or self.zygote.started():
             return
         _warm = True
         import torch
-        import torch.testing
 
         x = torch.ones(2, requires_grad=True)
         (x * 2).backward(torch.ones(2))
         opt = torch.optim.SGD([x], lr=0.1)
         opt.step()
         opt.zero_grad()
-        torch.testing.assert_close(x.detach(), x.detach())
 
     def _sweep(self) -> None:
         """Nothing of this submission's run (a daemon it left behind) lives on into the next."""
