@@ -69,7 +69,7 @@ __all__ = [
     "ModuleCase", "ModuleObservation", "cuda_devices", "decode_value", "derive_seed", "device_of", "ModuleSummary", "Run", "Scratch", "SubmissionRaised",
     "SubmissionView", "TensorOut", "WorkerFailure", "arch", "default_tolerance", "expect",
     "expect_buffers", "expect_gradients", "expect_is_module", "expect_module", "expect_outputs", "expect_structure", "expect_tied", "fail",
-    "fail_raised", "expect_sound",
+    "fail_raised", "expect_sound", "FunctionalSGD",
     "gradcheck", "mismatch", "module_case", "same_values", "seeded", "short",
 ]
 
@@ -540,3 +540,33 @@ def gradcheck(sub: SubmissionView, hook: str, handle: int, inputs: Sequence[torc
         first = str(e).strip().splitlines()[0].rstrip(",")
         first = re.sub(r"with respect to input (\d+)", lambda m: f"with respect to {labels[int(m.group(1))]}" if int(m.group(1)) < len(labels) else m.group(0), first)
         fail(f"gradcheck in float64 failed: {first}", "the backward pass does not match finite differences of the forward")
+
+
+class FunctionalSGD:
+    """``torch.optim.SGD(params, lr, momentum)`` for a check's own training (expected values),
+    without the class: a torch.optim optimizer imports torch._dynamo on first use (~1 s, half a
+    torch import), which the grading process otherwise never needs. ``step`` calls the function
+    ``SGD.step`` calls, ``torch.optim.sgd.sgd``, so the values are bitwise the same
+    (tests/test_optimizer_lane.py). Keeps ``state[p]["momentum_buffer"]`` as SGD does; no weight
+    decay, dampening or Nesterov."""
+
+    def __init__(self, params: Any, lr: float, momentum: float = 0.0):
+        self.params = list(params)  # a parameter listed twice is stepped twice, as by SGD
+        self.lr, self.momentum = float(lr), float(momentum)
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from torch.optim.sgd import sgd
+
+        params = [p for p in self.params if p.grad is not None]
+        buffers = [self.state.get(p, {}).get("momentum_buffer") for p in params]
+        sgd(params, [p.grad for p in params], buffers, weight_decay=0.0, momentum=self.momentum, lr=self.lr,
+            dampening=0.0, nesterov=False, maximize=False)
+        if self.momentum:
+            for p, b in zip(params, buffers):
+                self.state.setdefault(p, {})["momentum_buffer"] = b

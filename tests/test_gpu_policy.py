@@ -59,7 +59,7 @@ def test_worker_template_sets_the_policy_and_leaves_cuda_uninitialized():
     assert info["precision"] == precision.POLICY
     assert info["cuda_initialized"] is False
     # Its imports ran without the GC and were frozen (grader/worker/startup.py): torch and
-    # torch._dynamo alone make ~300k objects.
+    # sympy alone make ~300k objects.
     assert info["gc_frozen"] > 100_000
 
 

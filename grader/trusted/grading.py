@@ -159,6 +159,9 @@ class Grader:
             # The worker imports the submission while pytest starts; the checks' collection
             # reads its report (a worker that cannot even start fails every check closed).
             client.start()
+            # Then the template's late imports: they overlap the checks, and only the checks
+            # marked ``optimizer`` (run last, in a worker of their own) wait for them.
+            self.zygote.warm()
             outcomes, errors = run_checks(ctx, keyword if keyword is not None else self.options.keyword)
             if client.discovery is None:  # pytest stopped before asking (a collection error)
                 from .workers import WorkerFailure
@@ -201,22 +204,20 @@ class Grader:
         return result
 
     def warm_up(self) -> None:
-        """While the worker template is still starting (a cold run), make torch do here, once,
-        the lazy imports that the checks' reference side would otherwise trigger mid-run
-        (~1.2 s: torch._dynamo, and sympy with it, on the first optimizer built; a backward with
-        an explicit gradient also imports sympy): time spent waiting for the template instead of
-        on the critical path. The template imports its own before forking."""
+        """Make torch do here, once, the lazy import that the checks' reference side would
+        otherwise trigger mid-run, with the collector on: a backward with an explicit gradient
+        (gradcheck's) imports sympy (~0.4 s). In a cold run the template is still importing
+        torch meanwhile. This process
+        never builds a torch.optim optimizer, which would import torch._dynamo (~1 s more): the
+        reference and the checks train with ``kit.FunctionalSGD`` (tests/test_optimizer_lane.py)."""
         global _warm
-        if _warm or self.zygote.started():
+        if _warm:
             return
         _warm = True
         import torch
 
         x = torch.ones(2, requires_grad=True)
         (x * 2).backward(torch.ones(2))
-        opt = torch.optim.SGD([x], lr=0.1)
-        opt.step()
-        opt.zero_grad()
 
     def _sweep(self) -> None:
         """Nothing of this submission's run (a daemon it left behind) lives on into the next."""

@@ -7,8 +7,9 @@ decoding is strict: anything malformed is a ``BadAnswer`` and fails the check.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -383,6 +384,15 @@ class SubmissionView:
     def write_file(self, name: str, data: bytes) -> None:
         enc = _encoder()
         self._send({"op": "file_write", "name": name, "data": enc.encode(data)}, enc, cache=False)
+
+    @contextlib.contextmanager
+    def lane(self, name: str | None) -> Iterator[None]:
+        """Route this view's requests to lane ``name``'s worker (None: the main worker)."""
+        before, self.client.lane = self.client.lane, name
+        try:
+            yield
+        finally:
+            self.client.lane = before
 
     def fresh(self) -> "SubmissionView":
         """A view on a brand-new worker process (for "loads in a fresh process" checks)."""

@@ -70,6 +70,10 @@ class SubmissionClient:
         self.timeouts = timeouts or Timeouts()
         self.worker: Worker | None = None
         self._started_worker: Worker | None = None  # forked by ``start``, report not yet read
+        # Requests go to the main worker, or while ``lane`` is set to that lane's own worker (the
+        # checks marked ``optimizer``: forked after the template's late imports; pytest_plugin).
+        self.lane: str | None = None
+        self._lanes: dict[str, Worker] = {}
         self.discovery: Discovery | None = None
         self.skip: list[str] = []
         self.failed_imports: dict[str, str] = {}
@@ -143,6 +147,12 @@ class SubmissionClient:
         return self.discovery
 
     def _worker(self) -> Worker:
+        if self.lane is not None:
+            w = self._lanes.get(self.lane)
+            if w is None or w.dead:
+                self.load()
+                w = self._lanes[self.lane] = self._new_worker()
+            return w
         if self.worker is None or self.worker.dead:
             self.worker = self._new_worker()
         return self.worker
@@ -153,10 +163,11 @@ class SubmissionClient:
         return self._new_worker()
 
     def close(self) -> None:
-        for w in (self.worker, self._started_worker):
+        for w in (self.worker, self._started_worker, *self._lanes.values()):
             if w is not None:
                 w.close()
         self.worker = self._started_worker = None
+        self._lanes.clear()
 
     # -- requests ---------------------------------------------------------------------------
 

@@ -113,6 +113,7 @@ class Zygote:
         self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.lock = threading.Lock()
         self.info: dict | None = None
+        self._warm_sent = False
         self._pending: dict[int, dict] = {}
         self._next = 0
         log = open(log_path or os.devnull, "ab")
@@ -178,6 +179,19 @@ class Zygote:
             raise WorkerFailure("crashed", "could not start a worker")
         chan = socket.socket(fileno=fds[0])
         return Worker(self, int(msg["pid"]), chan, OutputTail(fds[1]))
+
+    def warm(self) -> None:
+        """Ask the template for its late imports (``zygote.LATE_TORCH_MODULES``), once it has
+        forked what is needed now: forks asked for after this wait for them. No answer."""
+        if self._warm_sent:
+            return
+        self.ready()
+        try:
+            with self.lock:
+                _zygote_protocol.send_ctl(self.ctl, {"op": "warm"})
+            self._warm_sent = True
+        except OSError:
+            pass  # the template is gone: the next spawn says so
 
     def kill(self, pid: int) -> None:
         try:

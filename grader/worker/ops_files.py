@@ -152,8 +152,9 @@ def model_file_save(session: Any, req: dict, tensors: dict, enc: Encoder) -> dic
     return {"outputs": outputs, "file": read_back(session, str(req["path"]), enc)}
 
 
-def train(net: nn.Module, optimizer: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor, steps: int) -> None:
-    """Full-batch steps on the MSE loss (the trusted side runs this very function)."""
+def train(net: nn.Module, optimizer: Any, X: torch.Tensor, y: torch.Tensor, steps: int) -> None:
+    """Full-batch steps on the MSE loss (the trusted side runs this very function, with
+    ``kit.FunctionalSGD`` for ``sgd``'s optimizer)."""
     loss = nn.MSELoss()
     for _ in range(steps):
         optimizer.zero_grad()

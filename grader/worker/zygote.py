@@ -9,6 +9,7 @@ Control messages (JSON over a SOCK_SEQPACKET pair; fds travel as SCM_RIGHTS):
     -> {"op": "spawn", "id": n, ...plan}   <- {"event": "spawned", "id": n, "pid": p} + [channel, output]
     -> {"op": "kill", "pid": p}            <- nothing
     -> {"op": "sweep"}                     <- {"event": "swept", "killed": n}  (every process below)
+    -> {"op": "warm"}                      <- nothing; later forks have ``LATE_TORCH_MODULES``
     <- {"event": "ready", "torch": "2.13.0", ...} once, after the imports
 Closing the control socket ends the zygote and every worker it made.
 """
@@ -34,10 +35,15 @@ CUDA_SELECTION = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
 
 
 # Modules torch imports on first use, which every forked worker would otherwise import again
-# (measured by benchmarks/bench.py): backward() with an explicit gradient imports sympy through
-# the first (~0.5 s); an optimizer's step() or zero_grad() imports torch._dynamo (~1 s). Imports
-# only: running torch ops here could start threads that a fork does not carry.
-LAZY_TORCH_MODULES = ("torch.fx.experimental.symbolic_shapes", "torch.nested._internal.nested_tensor", "torch._dynamo")
+# (measured by benchmarks/bench.py). Imports only: running torch ops here could start threads
+# that a fork does not carry. Before "ready": backward() with an explicit gradient, which most
+# checks ask for, imports sympy through the first (~0.4 s).
+LAZY_TORCH_MODULES = ("torch.fx.experimental.symbolic_shapes", "torch.nested._internal.nested_tensor")
+# On the "warm" op, once the trusted side has its first worker: building an optimizer imports
+# torch._dynamo (~1 s), which only the checks marked ``optimizer`` need. They run last, in a
+# worker forked after this import, so in a cold run it overlaps the other checks instead of
+# delaying the first worker (docs/plugin-authors.md).
+LATE_TORCH_MODULES = ("torch._dynamo",)
 
 
 def _preload() -> dict:
@@ -64,6 +70,19 @@ def _preload() -> dict:
         # not survive fork. The trusted side refuses a template that reports True.
         "cuda_initialized": bool(torch.cuda.is_initialized()),
     }
+
+
+def _import_late() -> None:
+    """The "warm" op. A module that fails to import here is imported (or fails) in the worker
+    that needs it, as it would without a template."""
+    from .startup import imports_without_gc
+
+    with imports_without_gc():
+        for name in LATE_TORCH_MODULES:
+            try:
+                __import__(name)
+            except Exception:
+                traceback.print_exc()
 
 
 def send_ctl(ctl: socket.socket, obj: dict, fds: list[int] = ()) -> None:
@@ -211,6 +230,7 @@ def main(ctl_fd: int) -> None:
         info["subreaper"] = False
     send_ctl(ctl, {"event": "ready", **info})
     children: set[int] = set()
+    warm = False
     while True:
         if _reap(children):
             # A worker ended: whatever it left behind (re-parented here) goes too, at once, so
@@ -247,6 +267,9 @@ def main(ctl_fd: int) -> None:
                 _kill_tree({pid})
         elif msg.get("op") == "sweep":
             send_ctl(ctl, {"event": "swept", "killed": _sweep(children)})
+        elif msg.get("op") == "warm" and not warm:
+            warm = True
+            _import_late()
     _kill_tree(children | _descendants({os.getpid()}) - {os.getpid()})
     _reap(children, block_for=2.0)
     # The trusted side waits for this exit: skip the interpreter's teardown of torch's modules

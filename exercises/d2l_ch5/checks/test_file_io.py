@@ -23,6 +23,7 @@ from exercises.d2l_ch5.checks._files import (
 )
 from grader.kit import (
     Arch,
+    FunctionalSGD,
     Scratch,
     SubmissionRaised,
     arch,
@@ -36,7 +37,7 @@ from grader.kit import (
     seeded,
     short,
 )
-from grader.worker.ops_files import sgd, train
+from grader.worker.ops_files import train
 
 # -- save_tensors, load_tensors ----------------------------------------------------------------
 
@@ -367,7 +368,7 @@ def resume_case(cache, seed: int) -> dict:
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         X, y = torch.randn(32, 5, generator=g), torch.randn(32, 3, generator=g)
         epoch = int(torch.randint(3, 100, (1,), generator=g))
-        optimizer = sgd(model, RESUME)
+        optimizer = FunctionalSGD(model.parameters(), lr=RESUME["lr"], momentum=RESUME["momentum"])  # the worker's sgd()
         train(model, optimizer, X, y, RESUME["k"])
         after_k = {n: p.detach().clone() for n, p in model.named_parameters()}
         momentum = {n: optimizer.state[p]["momentum_buffer"].clone() for n, p in model.named_parameters()}
@@ -396,6 +397,7 @@ def _stage_failure(body: dict, stages: tuple[str, ...]) -> None:
         fail(f"{f['step']} raised {exception_text(f['error'])}")
 
 
+@pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["save_checkpoint"])
 def test_resume(hook, sub, seed, cache, tolerance):
     """k steps of SGD with momentum, checkpoint, restore into a fresh net and optimizer, m steps: equals k + m uninterrupted steps."""
@@ -411,6 +413,7 @@ def test_resume(hook, sub, seed, cache, tolerance):
             fail(problem, RESUME_HINT)
 
 
+@pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["load_checkpoint"])
 def test_restores(hook, sub, seed, cache, tolerance):
     """Right after `load_checkpoint`, the fresh net holds the checkpointed values and the fresh optimizer its momentum buffers."""
@@ -434,6 +437,7 @@ def test_restores(hook, sub, seed, cache, tolerance):
             fail(problem, RESUME_HINT)
 
 
+@pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["load_checkpoint"])
 def test_epoch(hook, sub, seed, cache):
     """Returns the epoch given to `save_checkpoint`, as an int."""

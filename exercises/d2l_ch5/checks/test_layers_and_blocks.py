@@ -108,6 +108,7 @@ def test_forward(hook, case, sub, tolerance):
     check_outputs(case, sub, tolerance)
 
 
+@pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["list_sequential"])
 def test_unregistered(hook, sub, seed, cache):
     """The modules live in a plain list: `parameters()` and `state_dict()` are empty."""
@@ -157,6 +158,7 @@ CLAIMS = {
 }
 
 
+@pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["list_storage_problems"])
 def test_claims_hold(hook, sub, seed, cache):
     """Every claimed problem really occurs for the submission's own `list_sequential`."""

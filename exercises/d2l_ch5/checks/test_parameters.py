@@ -8,15 +8,13 @@ Kolmogorov–Smirnov test whose threshold comes from the Dvoretzky–Kiefer–Wo
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 from torch import nn
 
 from exercises.d2l_ch5.checks import _inits, _stats
 from exercises.d2l_ch5.checks._cases import cached_case, check_gradients, check_outputs, check_structure
-from grader.kit import Arch, arch, derive_seed, device_of, expect_tied, fail, mismatch, seeded, short
+from grader.kit import Arch, FunctionalSGD, arch, derive_seed, device_of, expect_tied, fail, mismatch, seeded, short
 
 MODULE_HOOKS = ["block1", "block2", "rgnet", "shared_mlp"]
 INIT_HOOKS = list(_inits.WEIGHTS)
@@ -181,9 +179,7 @@ ZERO_GRAD_HINT = "call `optimizer.zero_grad()` every step; otherwise gradients a
 
 def _train(net: nn.Module, X: torch.Tensor, y: torch.Tensor, params: list, zero_grad: bool = True) -> list[float]:
     """The training loop of the contract, with the parameter list given (for known mistakes)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SGD warns about duplicate parameters
-        opt = torch.optim.SGD(params, lr=LR)
+    opt = FunctionalSGD(params, lr=LR)
     losses = []
     for _ in range(STEPS):
         if zero_grad:
@@ -233,6 +229,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, tolerance) -> bool:
     return mismatch(a, b, *tolerance(b.dtype, "cpu")) is None
 
 
+@pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["train_shared_mlp"])
 def test_losses(hook, sub, ref, seed, cache, tolerance):
     """Returns the `steps` losses before each step, as floats, equal to the reference's."""
@@ -254,6 +251,7 @@ def test_losses(hook, sub, ref, seed, cache, tolerance):
         fail(problem, hint)
 
 
+@pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["train_shared_mlp"])
 def test_final_parameters(hook, sub, ref, seed, cache, tolerance):
     """After training, the net's parameters equal the reference's: each shared parameter stepped once per step."""
@@ -273,6 +271,7 @@ def test_final_parameters(hook, sub, ref, seed, cache, tolerance):
             fail(problem, hint)
 
 
+@pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["train_shared_mlp"])
 def test_ties_kept(hook, sub, ref, seed, cache):
     """After training, positions 2 and 4 of the net still hold one Parameter object."""
