@@ -207,9 +207,9 @@ class Grader:
         """Make torch do here, once, the lazy import that the checks' reference side would
         otherwise trigger mid-run, with the collector on: a backward with an explicit gradient
         (gradcheck's) imports sympy (~0.4 s). In a cold run the template is still importing
-        torch meanwhile. This process
-        never builds a torch.optim optimizer, which would import torch._dynamo (~1 s more): the
-        reference and the checks train with ``kit.FunctionalSGD`` (tests/test_optimizer_lane.py)."""
+        torch meanwhile. This process never builds a torch.optim optimizer, which would import
+        torch._dynamo (~1 s more): the reference and the checks train with ``kit.FunctionalSGD``
+        (tests/test_optimizer_lane.py)."""
         global _warm
         if _warm:
             return

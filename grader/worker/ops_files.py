@@ -153,8 +153,7 @@ def model_file_save(session: Any, req: dict, tensors: dict, enc: Encoder) -> dic
 
 
 def train(net: nn.Module, optimizer: Any, X: torch.Tensor, y: torch.Tensor, steps: int) -> None:
-    """Full-batch steps on the MSE loss (the trusted side runs this very function, with
-    ``kit.FunctionalSGD`` for ``sgd``'s optimizer)."""
+    """Full-batch steps on the MSE loss (the trusted side runs this very function)."""
     loss = nn.MSELoss()
     for _ in range(steps):
         optimizer.zero_grad()
@@ -162,8 +161,11 @@ def train(net: nn.Module, optimizer: Any, X: torch.Tensor, y: torch.Tensor, step
         optimizer.step()
 
 
-def sgd(net: nn.Module, req: dict) -> torch.optim.Optimizer:
-    return torch.optim.SGD(net.parameters(), lr=float(req["lr"]), momentum=float(req["momentum"]))
+def sgd(net: nn.Module, req: dict, kind: Any = None) -> Any:
+    """The resume check's optimizer, with the request's hyperparameters. The trusted side runs
+    this very function with ``kind=kit.FunctionalSGD`` (the same values, without the import of
+    torch._dynamo that a torch.optim optimizer makes)."""
+    return (kind or torch.optim.SGD)(net.parameters(), lr=float(req["lr"]), momentum=float(req["momentum"]))
 
 
 @operation("checkpoint_resume")

@@ -37,7 +37,7 @@ from grader.kit import (
     seeded,
     short,
 )
-from grader.worker.ops_files import train
+from grader.worker.ops_files import sgd, train
 
 # -- save_tensors, load_tensors ----------------------------------------------------------------
 
@@ -368,7 +368,7 @@ def resume_case(cache, seed: int) -> dict:
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         X, y = torch.randn(32, 5, generator=g), torch.randn(32, 3, generator=g)
         epoch = int(torch.randint(3, 100, (1,), generator=g))
-        optimizer = FunctionalSGD(model.parameters(), lr=RESUME["lr"], momentum=RESUME["momentum"])  # the worker's sgd()
+        optimizer = sgd(model, RESUME, FunctionalSGD)
         train(model, optimizer, X, y, RESUME["k"])
         after_k = {n: p.detach().clone() for n, p in model.named_parameters()}
         momentum = {n: optimizer.state[p]["momentum_buffer"].clone() for n, p in model.named_parameters()}
