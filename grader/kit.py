@@ -8,8 +8,9 @@ Fixtures (provided by the grader's pytest plugin):
 
 ``sub``
     ``SubmissionView``: ask the worker to call a hook (``sub.call``), to build and run a module
-    (``sub.module``), for list-storage facts (``sub.facts``), files (``sub.read_file``), or a
-    fresh worker (``sub.fresh()``).
+    (``sub.module``), for list-storage facts (``sub.facts``), files (``sub.read_file``), the
+    second worker, where the main worker's requests never ran (``sub.second()``), or a fresh
+    one (``sub.fresh()``).
 ``ref``
     The reference: ``ref.mlp()``, ``ref.my_linear(in_units=3, units=2)``.
 ``device``

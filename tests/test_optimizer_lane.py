@@ -21,7 +21,7 @@ from torch import nn
 
 from grader.kit import FunctionalSGD
 from grader.testing import Graded
-from grader.trusted.probes import SubmissionView
+from grader.trusted.probes import SECOND, SubmissionView
 from grader.trusted.sandbox import Launcher, Limits, choose_level
 from grader.trusted.submission import SubmissionClient
 from grader.trusted.workers import Zygote
@@ -150,16 +150,25 @@ def test_marked_checks_get_a_worker_of_their_own_forked_after_the_late_imports(t
         main_worker, main_dynamo = view.call("probe", cache=False).value
         assert main_dynamo is False  # the template's ready state: torch, not torch._dynamo
         zygote.warm()
-        with view.lane("optimizer"):
+        with view.lane(SECOND):
             lane_worker, lane_dynamo = view.call("probe", cache=False).value
             assert view.call("probe", cache=False).value[0] == lane_worker  # the lane keeps its worker
         assert lane_dynamo is True and lane_worker != main_worker
+        # ``sub.second()`` is that same worker (closing the view leaves it running); a fresh
+        # view is another process each time.
+        second = view.second()
+        assert second.call("probe").value == [lane_worker, True]
+        second.close()
+        assert view.second().call("probe").value[0] == lane_worker
+        fresh = view.fresh()
+        assert fresh.call("probe").value[0] not in (main_worker, lane_worker)
+        fresh.close()
         assert view.call("probe", cache=False).value == [main_worker, False]  # the main worker is untouched
         # Unmarked code that builds an optimizer still works, confined: its worker imports
         # torch._dynamo itself.
         assert view.call("trains").value == [main_worker, [0.5, 0.5]]
         assert view.call("probe", cache=False).value == [main_worker, True]
-        assert client.workers_started == 2
+        assert client.workers_started == 3
     finally:
         client.close()
         zygote.close()
@@ -176,4 +185,16 @@ def test_marked_checks_run_last_and_results_keep_every_check(grade):
         "load_checkpoint": ["load_checkpoint/epoch", "load_checkpoint/restores"],
     }
     assert all(c["status"] == "passed" for h in ids for c in r.checks(h))
-    assert r["stats"]["workers_started"] == 2  # the main worker and the optimizer lane's
+    assert r["stats"]["workers_started"] == 2  # the main worker and the second
+
+
+def test_reloads_share_the_second_worker_with_the_marked_checks(grade):
+    """load_model_file's two round trips and the optimizer checks take one worker besides the
+    main one (a submission costs two workers, not four); the reloads still never see what the
+    save left in memory (``bugs/load_model_file_from_memory`` fails them)."""
+    r: Graded = grade(os.path.join(ROOT, "reference"), only=["save_model_file", "load_model_file", "train_shared_mlp"])
+    assert all(c["status"] == "passed" for h in ("save_model_file", "load_model_file", "train_shared_mlp") for c in r.checks(h))
+    assert [c["id"] for c in r.checks("load_model_file")] == [
+        "load_model_file/round_trip[fixed_hidden_mlp]", "load_model_file/round_trip[mlp]"
+    ]
+    assert r["stats"]["workers_started"] == 2

@@ -225,11 +225,16 @@ class ModuleObservation:
     handle: int | None = None
 
 
+# The lane of the second worker: the checks marked ``optimizer``, and ``SubmissionView.second``.
+SECOND = "second"
+
+
 class SubmissionView:
     """What checks use as the ``sub`` fixture."""
 
-    def __init__(self, client: SubmissionClient, worker=None):
-        self.client, self._worker = client, worker
+    def __init__(self, client: SubmissionClient, worker=None, owned: bool = True):
+        # ``owned``: ``close`` ends the worker (a ``fresh`` one; not the shared second worker).
+        self.client, self._worker, self._owned = client, worker, owned
 
     @property
     def discovery(self):
@@ -394,12 +399,21 @@ class SubmissionView:
         finally:
             self.client.lane = before
 
+    def second(self) -> "SubmissionView":
+        """A view on the submission's second worker, where the checks that run in the main
+        worker never make a request: for "reloads in another process" checks (only a file
+        carries what the submission saved). One per submission, forked on first use (after the
+        template's late imports) and again if it dies; the checks marked ``optimizer`` run in it
+        after every other check. Its requests are never cached; ``close`` leaves it running."""
+        return SubmissionView(self.client, self.client.lane_worker(SECOND), owned=False)
+
     def fresh(self) -> "SubmissionView":
-        """A view on a brand-new worker process (for "loads in a fresh process" checks)."""
+        """A view on a brand-new worker process (that nothing has run in), ended by ``close``.
+        Costs a worker per call: ``second`` serves "another process" checks for less."""
         return SubmissionView(self.client, self.client.fresh_worker())
 
     def close(self) -> None:
-        if self._worker is not None:
+        if self._worker is not None and self._owned:
             self._worker.close()
 
 
@@ -413,5 +427,5 @@ class CallResult:
 
 __all__ = [
     "Arch", "ArchList", "Factory", "Scratch", "Handle", "ModuleSummary", "ModuleObservation",
-    "Run", "TensorOut", "SubmissionView", "CallResult", "Opaque", "decode_value",
+    "Run", "TensorOut", "SubmissionView", "SECOND", "CallResult", "Opaque", "decode_value",
 ]

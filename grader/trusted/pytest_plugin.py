@@ -15,7 +15,7 @@ import torch
 from . import failures
 from .failures import CheckFailed, derive_seed
 from .course import Course
-from .probes import SubmissionView
+from .probes import SECOND, SubmissionView
 from .submission import BadAnswer, HookUnavailable, SubmissionRaised
 from .workers import WorkerFailure
 
@@ -73,7 +73,8 @@ class GradingPlugin:
         config.addinivalue_line(
             "markers",
             "optimizer: the check makes the worker build or step a torch.optim optimizer; it runs "
-            "after the others, in a worker of its own forked once the template has imported torch._dynamo",
+            "after the others, in the submission's second worker (sub.second()), forked once the "
+            "template has imported torch._dynamo",
         )
         # pytest renders every failure as a "long" traceback, parsing the source of each frame
         # (torch's large modules included): ~0.3 s a failure, 40 s for an unattempted starter.
@@ -216,7 +217,7 @@ class GradingPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
         # Always the same worker for the same check, cold run or batch: a submission's global
         # state cannot make the two differ.
-        with self.ctx.view.lane("optimizer" if item.get_closest_marker("optimizer") else None):
+        with self.ctx.view.lane(SECOND if item.get_closest_marker("optimizer") else None):
             return (yield)
 
     @pytest.hookimpl(wrapper=True)

@@ -71,7 +71,7 @@ class SubmissionClient:
         self.worker: Worker | None = None
         self._started_worker: Worker | None = None  # forked by ``start``, report not yet read
         # Requests go to the main worker, or while ``lane`` is set to that lane's own worker (the
-        # checks marked ``optimizer``: forked after the template's late imports; pytest_plugin).
+        # second worker: the checks marked ``optimizer`` and ``SubmissionView.second``).
         self.lane: str | None = None
         self._lanes: dict[str, Worker] = {}
         self.discovery: Discovery | None = None
@@ -146,13 +146,17 @@ class SubmissionClient:
         assert self.discovery is not None
         return self.discovery
 
+    def lane_worker(self, name: str) -> Worker:
+        """Lane ``name``'s worker: forked on first use, and again after it dies."""
+        w = self._lanes.get(name)
+        if w is None or w.dead:
+            self.load()
+            w = self._lanes[name] = self._new_worker()
+        return w
+
     def _worker(self) -> Worker:
         if self.lane is not None:
-            w = self._lanes.get(self.lane)
-            if w is None or w.dead:
-                self.load()
-                w = self._lanes[self.lane] = self._new_worker()
-            return w
+            return self.lane_worker(self.lane)
         if self.worker is None or self.worker.dead:
             self.worker = self._new_worker()
         return self.worker

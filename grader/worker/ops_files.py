@@ -10,7 +10,7 @@
     ``old``'s, and whether ``new`` changes when ``old`` is changed afterwards.
 ``model_file_save``
     Build a module with one of the submission's own hooks (``mlp``…), run it, save it with
-    ``save_model_file``; the file then travels to a fresh worker.
+    ``save_model_file``; the file then travels to another worker (``SubmissionView.second``).
 ``checkpoint_resume``
     Train k steps (SGD with momentum), ``save_checkpoint``, restore into a fresh net and
     optimizer with ``load_checkpoint``, train m more steps.

@@ -3,7 +3,8 @@
 Started by the trusted side with a clean environment and no secrets (it never sees the seed, the
 reference or a check). Importing torch is most of a worker's start-up cost, so paying it once
 here makes a fresh worker cost a fork (milliseconds): for a replacement after a hang, for
-``load_model_file``'s fresh process, and for each submission of a batch.
+a submission's second worker (``load_model_file``'s reloads, the optimizer checks), and for
+each submission of a batch.
 
 Control messages (JSON over a SOCK_SEQPACKET pair; fds travel as SCM_RIGHTS):
     -> {"op": "spawn", "id": n, ...plan}   <- {"event": "spawned", "id": n, "pid": p} + [channel, output]

@@ -81,8 +81,8 @@ def save_model_file(net: nn.Module, path: str) -> None:
 
 @hookspec(firstresult=True)
 def load_model_file(path: str) -> nn.Module:
-    """Rebuild the module saved by ``save_model_file`` from that file alone, in a fresh process:
-    its outputs equal the original's.
+    """Rebuild the module saved by ``save_model_file`` from that file alone, in another process
+    (where ``save_model_file`` never ran): its outputs equal the original's.
 
     Graded with the modules built by your own ``mlp()`` and ``fixed_hidden_mlp()`` (its
     ``rand_weight`` must survive); not gradable without those two hooks.
