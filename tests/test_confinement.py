@@ -290,3 +290,22 @@ def test_grader_sandbox_lists_every_level_and_the_choice(monkeypatch):
         assert out.exit_code == 0, out.output
         assert any(line.startswith(top) and "no" in line.split()[1] and "missing in this test" in line for line in out.output.splitlines())
         assert f"grader run uses: {top}" not in out.output
+
+
+@pytest.mark.parametrize("limit", ["RLIMIT_AS", "RLIMIT_DATA"])
+def test_headroom_is_seen_under_either_memory_limit(limit):
+    """``serve.has_headroom`` (which retires a hoarding worker, and blames a module whose import
+    hoards) sees the limit the worker runs under: RLIMIT_AS, or RLIMIT_DATA where CUDA is
+    graded. A shared mapping would pass under RLIMIT_DATA whatever the hoard."""
+    code = f"""
+import resource
+from grader.worker import confine, serve
+now = confine.vm_size() if "{limit}" == "RLIMIT_AS" else confine.vm_data()
+resource.setrlimit(resource.{limit}, (now + (256 << 20), resource.RLIM_INFINITY))
+roomy = serve.has_headroom()
+resource.setrlimit(resource.{limit}, (now + (32 << 20), resource.RLIM_INFINITY))
+print(roomy, serve.has_headroom())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False"]

@@ -107,6 +107,8 @@ class SubmissionClient:
                         current = str(msg.get("module"))
                     elif event == "imported":
                         current = None
+                    elif event == "hoarded" and current is not None and msg.get("module") == current:
+                        raise _Hoarded(current)
                     elif event == "ready":
                         if self.discovery is None:
                             static = static_definitions(self.path)
@@ -121,11 +123,12 @@ class SubmissionClient:
                 if current is None or current in self.skip:
                     # Nothing to blame: give up on this submission's worker entirely.
                     raise WorkerFailure("crashed", f"the worker failed while loading the submission: {e}", output) from None
-                how = (
-                    f"did not finish importing within {self.timeouts.import_module:g} s"
-                    if isinstance(e, ChannelTimeout)
-                    else "ended the worker while importing (it exited, crashed or was killed)"
-                )
+                if isinstance(e, ChannelTimeout):
+                    how = f"did not finish importing within {self.timeouts.import_module:g} s"
+                elif isinstance(e, _Hoarded):
+                    how = "kept nearly all of the worker's memory limit once imported, leaving too little for any check"
+                else:
+                    how = "ended the worker while importing (it exited, crashed or was killed)"
                 self.failed_imports[current] = how
                 self.skip.append(current)
 
@@ -254,6 +257,10 @@ class SubmissionClient:
             raise RuntimeError(f"grader bug: the worker rejected a request: {body.get('message')}")
         w.kill()
         raise BadAnswer(f"the worker answered garbage while running {what}")
+
+
+class _Hoarded(ChannelError):
+    """The worker's report: the module it just imported kept (nearly) all of its memory limit."""
 
 
 def _what(op: dict) -> str:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from . import arch, loader, observe
-from .wire import ChannelClosed, Encoder, decode, recv, send, unpack_tensors
+from .wire import ChannelClosed, Encoder, decode, frame, recv, send, unpack_tensors
 
 MAX_FILE = 256 << 20
 
@@ -308,7 +308,15 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list
         if name in skip:
             continue
         send(sock, {"event": "import", "module": name})
+        # Built before the import: a module that takes the memory leaves none to build it with.
+        hoarded, had_room = frame({"event": "hoarded", "module": name}), has_headroom()
         module, error, warning = loader.import_one(name, path, root)
+        if had_room and not has_headroom():
+            # It kept (nearly) all of the memory limit, so whatever allocates next would fail,
+            # in any hook: the trusted side skips this module, as one that ended the import,
+            # and starts over without it.
+            sock.sendall(hoarded)
+            return
         module_report[name] = {"file": os.path.relpath(path, root), "error": error, "warning": warning}
         if module is not None:
             modules[name] = module
@@ -316,7 +324,8 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list
     impls, report = loader.find_hooks(modules, hooks, root)
     send(sock, {"event": "ready", "modules": module_report, **report})
     session = Session(root, scratch, impls)
-    # A worker already without headroom after the import would be no better fresh: it stays.
+    # A worker without headroom even so (limits too tight for any import) would be no better
+    # fresh: it stays.
     roomy = has_headroom()
     while True:
         try:
@@ -336,11 +345,12 @@ def has_headroom() -> bool:
     """Whether this worker could still map ``HEADROOM`` bytes under its memory limit. A hook that
     hoarded memory up to the limit (and kept it) leaves a worker in which the next request's
     smallest allocation fails, even one that cannot raise (safetensors aborts the process): the
-    answer then says "retire" and the trusted side grades the rest in a fresh worker (unless the
-    import itself took the memory: a fresh worker would only take it again). Address space only:
-    nothing is touched."""
+    answer then says "retire" and the trusted side grades the rest in a fresh worker. A module
+    whose import took the memory is skipped instead (a fresh worker would only take it again).
+    Address space only: nothing is touched. Private and writable, as the heap is, so that it
+    counts against RLIMIT_DATA too (the limit with CUDA; a shared mapping would not)."""
     try:
-        mmap.mmap(-1, HEADROOM).close()
+        mmap.mmap(-1, HEADROOM, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS).close()
     except (OSError, ValueError):
         return False
     return True

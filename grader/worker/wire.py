@@ -48,9 +48,14 @@ class ChannelGarbage(ChannelError):
     pass
 
 
-def send(sock: socket.socket, obj: dict, blob: bytes = b"") -> None:
+def frame(obj: dict, blob_size: int = 0) -> bytes:
+    """A frame's header and JSON, ready to send (``blob_size`` bytes of blob to follow)."""
     data = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
-    sock.sendall(HEADER.pack(len(data), len(blob)) + data)
+    return HEADER.pack(len(data), blob_size) + data
+
+
+def send(sock: socket.socket, obj: dict, blob: bytes = b"") -> None:
+    sock.sendall(frame(obj, len(blob)))
     if blob:
         sock.sendall(blob)
 
