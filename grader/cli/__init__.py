@@ -42,9 +42,10 @@ def console_main() -> None:
 
 
 def fast_exit(code: int) -> None:
-    """Exit without the interpreter's teardown of torch's modules, over a second once
-    torch._dynamo is loaded (benchmarks/bench.py): every report is written (atomically) by now,
-    and atexit handlers still run."""
+    """Exit without the interpreter's teardown of torch's modules (over a second once
+    torch._dynamo is loaded, as where an instructor's check builds a torch.optim optimizer in
+    this process; benchmarks/bench.py). Every report is written (atomically) by now, and atexit
+    handlers still run."""
     import atexit
 
     for stream in (sys.stdout, sys.stderr):
