@@ -259,6 +259,63 @@ def test_nothing_of_one_student_reaches_the_next(tmp_path, monkeypatch, sandbox)
             os.kill(pid, 0)
 
 
+def _verdicts(result: dict) -> dict:
+    checks = {c["id"]: (c["status"], c["score"], c.get("message"), c.get("hint")) for h in result["hooks"].values() for c in h["checks"]}
+    return {"score": result["score"], "warnings": result["warnings"], "checks": checks}
+
+
+@pytest.mark.slow
+def test_a_batch_grades_each_submission_as_if_graded_alone(tmp_path):
+    """One grading process grades its whole queue in one pytest session (the checks collected
+    once): each submission still gets every check of its own, with fresh fixtures (`sub`, `seed`)
+    and the same verdicts, messages and hints as `grader run` gives it alone."""
+    subs = tmp_path / "class"
+    subs.mkdir()
+    for name, src in [("a_example", ROOT / "examples" / "submission"), ("b_reference", ROOT / "reference"),
+                      ("c_from_memory", SUBMISSIONS / "bugs" / "load_model_file_from_memory")]:
+        shutil.copytree(src, subs / name, ignore=shutil.ignore_patterns("__pycache__", "bug.toml"))
+    found, _ = collect([], [subs])
+    rows = run_batch(found, BatchSettings(results_dir=tmp_path / "out", jobs=1, seed=5))
+    assert [r.status for r in rows] == [GRADED] * 3
+    for sub in sorted(subs.iterdir()):
+        alone = tmp_path / f"{sub.name}.json"
+        p = grader("run", sub, "--seed", "5", "-f", "json", "-o", alone)
+        assert p.returncode in (0, 1), p.stderr[-2000:]
+        batch = json.loads(result_path(tmp_path / "out", sub.name).read_text())
+        assert _verdicts(batch) == _verdicts(json.loads(alone.read_text())), sub.name
+    scores = [json.loads(result_path(tmp_path / "out", s.name).read_text())["score"] for s in sorted(subs.iterdir())]
+    assert scores[1] == 127 and len(set(scores)) == 3  # three different submissions, three results
+
+
+def test_grade_each_goes_past_a_bad_entry_and_raises_what_its_caller_raises(tmp_path):
+    """A queue entry that is not a directory gets its error and the next one is graded; an error
+    of the caller's own result handling (a full disk) stops the queue and reaches the caller,
+    instead of becoming a check failure of every later submission."""
+    from grader.trusted.grading import Grader, Options, UsageError
+
+    g = Grader(Options(seed=3, only=["mlp"]))
+    try:
+        seen = []
+        g.grade_each([("missing", tmp_path / "nope"), ("ref", ROOT / "reference")], lambda k, r: seen.append((k, r)))
+        assert [k for k, _ in seen] == ["missing", "ref"]
+        assert isinstance(seen[0][1], UsageError) and seen[1][1]["score"] == seen[1][1]["max_score"] == 3
+
+        class DiskFull(Exception):
+            pass
+
+        def handle(key, result):
+            seen.append((key, result))
+            raise DiskFull(key)
+
+        seen.clear()
+        with pytest.raises(DiskFull, match="first"):
+            g.grade_each([("first", ROOT / "reference"), ("second", ROOT / "reference")], handle)
+        assert [k for k, _ in seen] == ["first"]
+        assert g.grade(ROOT / "reference")["score"] == 3  # the grader goes on
+    finally:
+        g.close()
+
+
 # -- results produced anywhere, merged -------------------------------------------------------------
 
 

@@ -461,17 +461,18 @@ def _options(config: dict):
     )
 
 
-def _grade_one(grader, renderers: dict, config: dict, job: dict) -> dict:
+def _graded(grader, renderers: dict, config: dict, job: dict, outcome: dict | BaseException) -> dict:
+    """Write one job's reports and result (``outcome``: its result, or why it has none)."""
     from ..reports import ReportOptions
     from .scoring import failsafe_result
 
     name, given = job["name"], job["given"]
-    try:
-        result = grader.grade(Path(job["path"]))
-        result["submission"] = given
-    except Exception as e:  # the grader failed on this submission: say so, go on with the next
-        result = failsafe_result(given, f"the grader failed: {type(e).__name__}: {e}")
+    if isinstance(outcome, BaseException):  # the grader failed on this submission: say so
+        result = failsafe_result(given, f"the grader failed: {type(outcome).__name__}: {outcome}")
         result["seed"] = grader.options.seed
+    else:
+        result = outcome
+        result["submission"] = given
     status, detail = row_status(result)
     result.update(student=name, grading_status=status)
     out = result_path(Path(config["results_dir"]), name)
@@ -528,9 +529,17 @@ def serve(reply_fd: int) -> None:
         zygote.ready()
         t = options.timeouts
         send({"event": "ready", "seed": options.seed, "deadline": deadline_for(t.submission, max(t.check, t.import_module))})
-        for line in sys.stdin:
-            job = json.loads(line)
-            send({"event": "done", "i": job["i"], **_grade_one(grader, renderers, config, job)})
+
+        def jobs():
+            for line in sys.stdin:
+                job = json.loads(line)
+                yield job, Path(job["path"])
+
+        def done(job: dict, outcome: dict | BaseException) -> None:
+            send({"event": "done", "i": job["i"], **_graded(grader, renderers, config, job, outcome)})
+
+        # One pytest session for the whole queue: the checks are collected once (``grade_each``).
+        grader.grade_each(jobs(), done)
     finally:
         zygote.close()
 

@@ -7,7 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from .sandbox import Launcher, Limits
 from .submission import Timeouts
@@ -129,79 +129,82 @@ class Grader:
         return self.pm.hook.grader_visibility(hook=hook, check=check)
 
     def grade(self, submission: str | Path, seed: int | None = None, only: list[str] | None = None, keyword: str | None = None) -> dict:
-        from .probes import SubmissionView
-        from .pytest_plugin import RunContext
-        from .runner import run_checks
-        from .scoring import build_result
-        from .submission import SubmissionClient
+        """Grade one submission directory; raises UsageError (not a directory) or CheckRunError."""
+        got: list = []
+        self.grade_each([(None, submission)], lambda _, outcome: got.append(outcome), seed=seed, only=only, keyword=keyword)
+        if isinstance(got[0], BaseException):
+            raise got[0]
+        return got[0]
 
-        path = Path(submission)
-        if not path.is_dir():
-            raise UsageError(f"{submission}: not a directory")
-        seed = self.options.seed if seed is None and self.options.seed is not None else seed
-        seed = new_seed() if seed is None else seed
-        selected = set(only or self.options.only or self.selection)
-        started = time.monotonic()
-        launcher = Launcher(self.zygote, self.level, worker_limits(self.options.limits, bool(self.cuda)),
-                            hidden=self.hidden, cuda=bool(self.cuda))
-        client = SubmissionClient(path, self.course.hook_args(), launcher.spawn, self.options.timeouts)
-        view = SubmissionView(client)
-        ctx = RunContext(
-            course=self.course,
-            view=view,
-            seed=seed,
-            cuda_devices=self.cuda,
-            tolerance=self.tolerance,
-            cache=self.caches.setdefault(seed, {}),
-            only=selected or None,
-        )
-        try:
-            # The worker imports the submission while pytest starts; the checks' collection
-            # reads its report (a worker that cannot even start fails every check closed).
-            client.start()
-            # Then the template's late imports: they overlap the checks, and only the checks
-            # marked ``optimizer`` (run last, in a worker of their own) wait for them.
-            self.zygote.warm()
-            outcomes, errors = run_checks(ctx, keyword if keyword is not None else self.options.keyword)
-            if client.discovery is None:  # pytest stopped before asking (a collection error)
-                from .workers import WorkerFailure
+    def grade_each(
+        self,
+        submissions: Iterable[tuple[Any, str | Path]],
+        on_result: Callable[[Any, dict | BaseException], None],
+        seed: int | None = None,
+        only: list[str] | None = None,
+        keyword: str | None = None,
+    ) -> None:
+        """Grade each ``(key, directory)`` in turn, read lazily (a batch's queue), calling
+        ``on_result(key, result)`` as each one ends, or ``on_result(key, error)`` where it could
+        not be graded. pytest collects the checks once; each submission gets its own workers, its
+        own context and fresh fixtures, and the same checks in the same order as when graded
+        alone (a submission's result does not depend on its neighbours)."""
+        from .pytest_plugin import GradingPlugin
+        from .runner import CheckRunError, run_checks
 
+        queue = iter(submissions)
+        pending: list[_Run] = []
+
+        def next_run() -> _Run | None:
+            if pending:
+                return pending.pop()
+            for key, path in queue:
                 try:
-                    client.load()
-                except WorkerFailure:
-                    pass
-        finally:
-            client.close()
-            self._sweep()
-            launcher.close()
-        discovery = client.discovery
-        # Warnings are for the student (near-miss names, advice from checks); problems of the
-        # checks themselves (a plugin bug) are for the instructor: `grading_errors`.
-        warnings = list(discovery.warnings) if discovery else []
-        warnings += [a for a in ctx.advice if a not in warnings]
-        result = build_result(
-            self.course,
-            outcomes,
-            discovery,
-            submission=str(submission),
-            seed=seed,
-            devices=["cpu", *self.cuda],
-            sandbox={"level": self.level.name, "details": self.level.describe()},
-            points=self.points,
-            visibility=self.visibility,
-            warnings=warnings,
-            required=self.assignment.required if self.assignment else (),
-            extra={
-                "execution_time": round(time.monotonic() - started, 3),
-                "stats": {**client.stats, "workers_started": client.workers_started},
-                **({"grading_errors": list(errors)} if errors else {}),
-                # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
-                **({"selection": [h for h in self.course.hooks if h in selected]} if selected else {}),
-                **({"assignment": self.assignment.describe(self.course)} if self.assignment else {}),
-            },
-        )
-        self.pm.hook.grader_result(result=result)
-        return result
+                    run = _Run(self, key, path, seed, only)
+                except Exception as e:  # not a directory, a worker that cannot start: say so, go on
+                    on_result(key, e)
+                    continue
+                return run
+            return None
+
+        def finish_run(run: _Run, outcomes: list, errors: list[str]) -> None:
+            try:
+                result = run.result(outcomes, errors)
+            except Exception as e:
+                result = e
+            finally:
+                run.close()
+            on_result(run.key, result)
+
+        # The first submission's worker imports it while pytest starts and collects the checks.
+        first = next_run()
+        if first is None:
+            return
+        pending.append(first)
+        plugin = GradingPlugin(first.ctx, next_run, finish_run)  # collection reads its course and devices
+        try:
+            run_checks(plugin, self.course.check_files, keyword if keyword is not None else self.options.keyword)
+            failure: BaseException | None = None
+        except CheckRunError as e:
+            failure = e
+        except BaseException:
+            for run in [*pending, plugin.running]:
+                if run is not None:
+                    run.close()
+            raise
+        if plugin.aborted is not None:
+            raise plugin.aborted
+        # pytest stopped (a broken plugin, an interrupt) with runs left: the one under way keeps
+        # the outcomes it has if pytest only was interrupted, the others get the error.
+        for run in [*pending, *([plugin.running] if plugin.running is not None else [])]:
+            if failure is None and plugin.outcomes:
+                finish_run(run, list(plugin.outcomes.values()), list(plugin.internal_errors))
+            else:
+                run.close()
+                on_result(run.key, failure or CheckRunError("pytest stopped before grading this submission"))
+        if failure is not None:
+            for key, _ in queue:
+                on_result(key, failure)
 
     def warm_up(self) -> None:
         """Make torch do here, once, the lazy import that the checks' reference side would
@@ -230,3 +233,98 @@ class Grader:
 
     def close(self) -> None:
         self.zygote.close()
+
+
+class _Run:
+    """One submission's run: its workers (a client on the zygote, through the level's launcher),
+    the context its checks see, and what its result says."""
+
+    def __init__(self, grader: Grader, key: Any, submission: str | Path, seed: int | None, only: list[str] | None):
+        from .probes import SubmissionView
+        from .pytest_plugin import RunContext
+        from .submission import SubmissionClient
+
+        path = Path(submission)
+        if not path.is_dir():
+            raise UsageError(f"{submission}: not a directory")
+        options = grader.options
+        self.grader, self.key, self.submission = grader, key, submission
+        seed = options.seed if seed is None and options.seed is not None else seed
+        self.seed = new_seed() if seed is None else seed
+        self.selected = set(only or options.only or grader.selection)
+        self.started = time.monotonic()
+        self.launcher = Launcher(grader.zygote, grader.level, worker_limits(options.limits, bool(grader.cuda)),
+                                 hidden=grader.hidden, cuda=bool(grader.cuda))
+        self.client = SubmissionClient(path, grader.course.hook_args(), self.launcher.spawn, options.timeouts)
+        self.ctx = RunContext(
+            course=grader.course,
+            view=SubmissionView(self.client),
+            seed=self.seed,
+            cuda_devices=grader.cuda,
+            tolerance=grader.tolerance,
+            cache=grader.caches.setdefault(self.seed, {}),
+            only=self.selected or None,
+        )
+        self._closed = False
+        try:
+            # The worker imports the submission while the checks start (or, the first time,
+            # while pytest collects them); their selection reads its report (a worker that
+            # cannot even start fails every check closed).
+            self.client.start()
+            # Then the template's late imports: they overlap the checks, and only the checks
+            # marked ``optimizer`` (run last, in the second worker) wait for them.
+            grader.zygote.warm()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.client.discovery is None:  # no check asked (a collection error)
+                from .workers import WorkerFailure
+
+                try:
+                    self.client.load()
+                except WorkerFailure:
+                    pass
+        finally:
+            self.client.close()
+            self.grader._sweep()
+            self.launcher.close()
+
+    def result(self, outcomes: list, errors: list[str]) -> dict:
+        from .scoring import build_result
+
+        self.close()
+        grader, client = self.grader, self.client
+        discovery = client.discovery
+        # Warnings are for the student (near-miss names, advice from checks); problems of the
+        # checks themselves (a plugin bug) are for the instructor: `grading_errors`.
+        warnings = list(discovery.warnings) if discovery else []
+        warnings += [a for a in self.ctx.advice if a not in warnings]
+        result = build_result(
+            grader.course,
+            outcomes,
+            discovery,
+            submission=str(self.submission),
+            seed=self.seed,
+            devices=["cpu", *grader.cuda],
+            sandbox={"level": grader.level.name, "details": grader.level.describe()},
+            points=grader.points,
+            visibility=grader.visibility,
+            warnings=warnings,
+            required=grader.assignment.required if grader.assignment else (),
+            extra={
+                "execution_time": round(time.monotonic() - self.started, 3),
+                "stats": {**client.stats, "workers_started": client.workers_started},
+                **({"grading_errors": list(errors)} if errors else {}),
+                # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
+                **({"selection": [h for h in grader.course.hooks if h in self.selected]} if self.selected else {}),
+                **({"assignment": grader.assignment.describe(grader.course)} if grader.assignment else {}),
+            },
+        )
+        grader.pm.hook.grader_result(result=result)
+        return result

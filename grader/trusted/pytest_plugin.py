@@ -58,12 +58,35 @@ def device_cells(cuda: list[str]) -> list:
 
 
 class GradingPlugin:
-    def __init__(self, ctx: RunContext):
+    """Collects the course's checks once, then runs them for each submission ``next_run`` gives
+    (one for ``grader run DIR``, a grading process's whole queue in a batch), with that
+    submission's context; ``finish_run`` gets each one's outcomes."""
+
+    def __init__(
+        self,
+        ctx: RunContext | None,
+        next_run: Callable[[], Any] | None = None,
+        finish_run: Callable[[Any, list[CheckOutcome], list[str]], None] | None = None,
+    ):
         self.ctx = ctx
+        self.next_run, self.finish_run = next_run, finish_run
         self.outcomes: dict[str, CheckOutcome] = {}
         self.meta: dict[str, CheckOutcome] = {}
         self.internal_errors: list[str] = []
-        self.advice = ctx.advice
+        self.advice = ctx.advice if ctx is not None else []
+        self.collected: list[pytest.Item] = []  # every check with a hook, -k deselected ones too
+        self.deselected: set[str] = set()  # node ids deselected at collection (-k)
+        self.collect_errors: list[str] = []  # problems of the checks themselves, for every run
+        self.running: Any = None  # the run whose checks are under way
+        self.aborted: BaseException | None = None  # raised by next_run or finish_run
+
+    def begin(self, ctx: RunContext) -> None:
+        """Start a submission's run: nothing of the previous run's outcomes stays."""
+        self.ctx, self.advice = ctx, ctx.advice
+        self.outcomes = {}
+        self.internal_errors = list(self.collect_errors)
+        for item in self.collected:
+            item._report_sections.clear()  # captured output of the previous run's checks
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -133,27 +156,37 @@ class GradingPlugin:
     # -- collection ------------------------------------------------------------------------
 
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+        # What a check is (hook, id, points) depends on the check alone: described once. What runs
+        # depends on the submission (``select``, for each run).
+        for item in items:
+            meta = self.meta.get(item.nodeid) or self._describe(item)
+            if meta is not None:
+                self.meta[item.nodeid] = meta
+                self.collected.append(item)
+        items[:] = [it for it in items if it.nodeid in self.meta]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collect_errors = list(self.internal_errors)
+
+    def select(self, items: list[pytest.Item]) -> list[pytest.Item]:
+        """The checks to run for this run's submission, in order; records the others' outcomes
+        (not attempted, skipped, not selected) without running them."""
         course = self.ctx.course
-        keep, drop = [], []
+        selected = {it.nodeid for it in items} - self.deselected
+        keep = []
         try:
             discovery = self.ctx.view.discovery
             broken = None
         except WorkerFailure as e:  # the submission could not even be loaded: fail everything
             discovery, broken = None, e.message
-        for item in items:
-            meta = self._describe(item)
-            if meta is None:
-                drop.append(item)
-                continue
-            self.meta[item.nodeid] = meta
+        for item in self.collected:
+            meta = self.meta[item.nodeid]
             if self.ctx.only is not None and meta.hook not in self.ctx.only:
-                drop.append(item)
                 continue
             status = ("failed", broken) if discovery is None else discovery.status(meta.hook)
             if status is not None:
                 kind, message = status
                 self._record(meta, "error" if kind == "error" else "failed", message, not_attempted=kind == "not_attempted")
-                drop.append(item)
                 continue
             skip = item.get_closest_marker("skip")
             if skip is not None:
@@ -161,9 +194,14 @@ class GradingPlugin:
                 # run has one such CUDA cell for every device check (~0.05 s a submission).
                 reason = skip.kwargs.get("reason", skip.args[0] if skip.args else "unconditional skip")
                 self._record(meta, "skipped", str(reason))
-                drop.append(item)
                 continue
-            keep.append(item)
+            if item.nodeid in selected:
+                keep.append(item)
+        kept = {it.nodeid for it in keep}
+        for item in self.collected:
+            meta = self.meta[item.nodeid]
+            if meta.id not in self.outcomes and item.nodeid not in kept:
+                self._record(meta, "skipped", "not selected in this run")
         # Group a hook's checks together, keeping the section order of the course.
         order = {name: i for i, name in enumerate(course.hooks)}
         keep.sort(key=lambda it: order.get(self.meta[it.nodeid].hook, 0))
@@ -171,9 +209,35 @@ class GradingPlugin:
         # torch._dynamo meanwhile, and their worker is forked after that (``Zygote.warm``).
         # (Results list a hook's checks by id, whatever order they ran in.)
         keep.sort(key=lambda it: it.get_closest_marker("optimizer") is not None)
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+        return keep
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """Each run: its context, its checks (the last one's teardown ends every fixture, the
+        session's too, so the next run sets them up afresh), then its outcomes."""
+        if self.next_run is None:
+            return None
+        while True:
+            # A failure of the queue or of the caller's handling of a result is the caller's to
+            # raise (``aborted``), not a problem of the checks for pytest to swallow.
+            try:
+                run = self.next_run()
+            except BaseException as e:
+                self.aborted = e
+                return True
+            if run is None:
+                return True
+            self.running = run
+            self.begin(run.ctx)
+            keep = self.select(session.items)
+            for i, item in enumerate(keep):
+                item.ihook.pytest_runtest_protocol(item=item, nextitem=keep[i + 1] if i + 1 < len(keep) else None)
+            self.running = None
+            try:
+                self.finish_run(run, list(self.outcomes.values()), list(self.internal_errors))
+            except BaseException as e:
+                self.aborted = e
+                return True
 
     def _describe(self, item: pytest.Item) -> CheckOutcome | None:
         params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
@@ -254,11 +318,14 @@ class GradingPlugin:
             self.internal_errors.append(f"could not collect {report.nodeid or 'checks'}: {report.longreprtext[-1500:]}")
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        # At collection (-k): such a check is "not selected in this run" in every run (``select``).
         for item in items:
             meta = self.meta.get(item.nodeid) or self._describe(item)
-            if meta is not None and meta.id not in self.outcomes:
-                self.meta[item.nodeid] = meta
-                self._record(meta, "skipped", "not selected in this run")
+            if meta is not None:
+                self.deselected.add(item.nodeid)
+                if item.nodeid not in self.meta:
+                    self.meta[item.nodeid] = meta
+                    self.collected.append(item)
 
 
 def _parametrized(metafunc: pytest.Metafunc, name: str) -> bool:

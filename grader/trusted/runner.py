@@ -1,4 +1,5 @@
-"""Run the course's checks on one submission with pytest, in this (trusted) process."""
+"""Run the course's checks with pytest, in this (trusted) process: collected once, then run for
+each submission the plugin is given (one, or a grading process's queue in a batch)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .pytest_plugin import CheckOutcome, GradingPlugin, RunContext
+from .pytest_plugin import GradingPlugin
 
 PYTEST_ARGS = [
     "-p", "no:terminal",  # the grader writes its own reports
@@ -33,8 +34,9 @@ class CheckRunError(Exception):
     """pytest could not run the checks (a broken check module, a usage error)."""
 
 
-def run_checks(ctx: RunContext, keyword: str | None = None, extra_args: list[str] | None = None) -> tuple[list[CheckOutcome], list[str]]:
-    plugin = GradingPlugin(ctx)
+def run_checks(plugin: GradingPlugin, check_files: list[Path], keyword: str | None = None, extra_args: list[str] | None = None) -> int:
+    """Collect the course's checks once and let ``plugin`` run them for each of its runs;
+    returns pytest's exit code. Raises CheckRunError where pytest could not run at all."""
     with tempfile.TemporaryDirectory(prefix="grader-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
@@ -42,7 +44,7 @@ def run_checks(ctx: RunContext, keyword: str | None = None, extra_args: list[str
         if keyword:
             args += ["-k", keyword]
         args += list(extra_args or [])
-        args += [str(p) for p in ctx.course.check_files]
+        args += [str(p) for p in check_files]
         old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         try:
@@ -56,5 +58,4 @@ def run_checks(ctx: RunContext, keyword: str | None = None, extra_args: list[str
         rc == pytest.ExitCode.INTERRUPTED and not plugin.outcomes
     ):
         raise CheckRunError(f"pytest could not run the checks (exit code {int(rc)}): " + "; ".join(plugin.internal_errors))
-    errors = list(plugin.internal_errors)
-    return list(plugin.outcomes.values()), errors
+    return int(rc)
