@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
-import pytest
-
 from .course import Course
 from .pytest_plugin import CheckOutcome, GradingPlugin, RunContext, device_cells
-from .runner import PYTEST_ARGS
+from .runner import pytest_main
 
 
 class _Collector(GradingPlugin):
-    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        super().pytest_generate_tests(metafunc)
+    """Describes every check (hook, id, points, cells) and runs none."""
 
     def pytest_collection_modifyitems(self, session, config, items) -> None:
         for item in items:
@@ -28,18 +21,7 @@ class _Collector(GradingPlugin):
 def collect_checks(course: Course) -> tuple[list[CheckOutcome], list[str]]:
     ctx = RunContext(course=course, view=None, seed=0, cuda_devices=[], tolerance=lambda *a: (0.0, 0.0))  # type: ignore[arg-type]
     plugin = _Collector(ctx)
-    with tempfile.TemporaryDirectory(prefix="grader-pytest-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n")
-        old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        try:
-            pytest.main([*PYTEST_ARGS, "--rootdir", tmp, "-c", str(ini), *map(str, course.check_files)], plugins=[plugin])
-        finally:
-            if old is None:
-                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-            else:
-                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
+    pytest_main(plugin, list(map(str, course.check_files)))
     return list(plugin.meta.values()), plugin.internal_errors
 
 

@@ -34,26 +34,30 @@ class CheckRunError(Exception):
     """pytest could not run the checks (a broken check module, a usage error)."""
 
 
-def run_checks(plugin: GradingPlugin, check_files: list[Path], keyword: str | None = None, extra_args: list[str] | None = None) -> int:
-    """Collect the course's checks once and let ``plugin`` run them for each of its runs;
-    returns pytest's exit code. Raises CheckRunError where pytest could not run at all."""
+def pytest_main(plugin: object, args: list[str]) -> pytest.ExitCode | int:
+    """pytest.main with the grader's options and ``plugin``: the ini file of no directory it
+    happens to run from, and no pytest plugin that happens to be installed (autoload is off for
+    the call): what runs in the trusted process is the course's checks and its plugins."""
     with tempfile.TemporaryDirectory(prefix="grader-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
-        args = [*PYTEST_ARGS, "--rootdir", tmp, "-c", str(ini)]
-        if keyword:
-            args += ["-k", keyword]
-        args += list(extra_args or [])
-        args += [str(p) for p in check_files]
         old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         try:
-            rc = pytest.main(args, plugins=[plugin])
+            return pytest.main([*PYTEST_ARGS, "--rootdir", tmp, "-c", str(ini), *args], plugins=[plugin])
         finally:
             if old is None:
                 os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
             else:
                 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
+
+
+def run_checks(plugin: GradingPlugin, check_files: list[Path], keyword: str | None = None, extra_args: list[str] | None = None) -> int:
+    """Collect the course's checks once and let ``plugin`` run them for each of its runs;
+    returns pytest's exit code. Raises CheckRunError where pytest could not run at all."""
+    args = ["-k", keyword] if keyword else []
+    args += list(extra_args or [])
+    rc = pytest_main(plugin, [*args, *map(str, check_files)])
     if rc in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
         rc == pytest.ExitCode.INTERRUPTED and not plugin.outcomes
     ):
