@@ -41,3 +41,14 @@ def test_hooks_not_defined_anywhere_are_not_attempted(grade, submissions):
     h = r.hook("replicate")
     assert h["status"] == "not_attempted"
     assert h["score"] == 0
+
+
+def test_a_submission_whose_files_are_one_folder_down_is_told_so(grade, submissions, tmp_path):
+    r = grade(submissions / "loading" / "nested", only=["mlp"])
+    assert r.status("mlp") == "not_attempted"
+    assert "no Python module at the top level" in r["warnings"][0]
+    assert "one folder down, in `hw/`" in r["warnings"][0]
+    # An empty submission is told only the first half; one with modules, nothing of it.
+    empty = grade(tmp_path, only=["mlp"])["warnings"][0]
+    assert "no Python module at the top level" in empty and "folder down" not in empty
+    assert not any("no Python module" in w for w in grade(submissions / "loading" / "mixed", only=["mlp"])["warnings"])

@@ -40,6 +40,22 @@ def static_definitions(root: Path) -> dict[str, list[str]]:
     return out
 
 
+def nothing_found(root: Path) -> str:
+    """What to tell a student whose submission has no module at all (``static_definitions`` found
+    none), so that every hook is "not attempted": often they submitted, or graded, the folder
+    holding their files instead of the files."""
+    nested = sorted(
+        d.name + "/"
+        for d in root.iterdir()
+        if d.is_dir() and not d.is_symlink() and not d.name.startswith((".", "_")) and any(d.glob("*.py"))
+    )
+    text = "no Python module at the top level of the submission (a .py file, or a folder with an __init__.py)"
+    if nested:
+        text += (f": the .py files are one folder down, in {', '.join(f'`{n}`' for n in nested[:3])}: "
+                 "submit (or grade) the files themselves, not the folder holding them")
+    return text
+
+
 def where_text(where: dict | None) -> str:
     if not where:
         return ""

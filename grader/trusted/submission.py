@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
-from .discovery import Discovery, static_definitions
+from .discovery import Discovery, nothing_found, static_definitions
 from .workers import Worker, WorkerFailure
 
 
@@ -113,6 +113,8 @@ class SubmissionClient:
                         if self.discovery is None:
                             static = static_definitions(self.path)
                             self.discovery = Discovery.build(list(self.hooks), msg, self.failed_imports, static)
+                            if not static:
+                                self.discovery.warnings.insert(0, nothing_found(self.path))
                         return w
                     else:
                         raise ChannelError(f"unexpected event {event!r}")
