@@ -183,6 +183,15 @@ def test_a_plugin_with_broken_checks_exits_3_and_names_them_on_stderr(tmp_path):
     assert r["hooks"]["mlp"]["status"] == "failed"  # the chapter's own checks still graded the bug
 
 
+
+def test_k_runs_only_the_checks_it_selects_and_reports_the_others_as_not_selected(grade):
+    # mlp_no_relu fails its outputs and passes its structure: -k picks which of them runs.
+    for keyword, status in [("outputs", "failed"), ("structure", "passed")]:
+        r = grade(ONE_BUG, only=["mlp"], keyword=keyword)
+        ran = {c["id"]: c["status"] for c in r.checks() if c["status"] != "skipped"}  # (CUDA cells skip here)
+        assert ran and all(keyword in i for i in ran) and set(ran.values()) == {status}, ran
+        assert any(c.get("message") == "not selected in this run" for c in r.checks())
+
 # -- the starter ----------------------------------------------------------------------------------------
 
 

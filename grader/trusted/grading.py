@@ -182,21 +182,24 @@ class Grader:
             return
         pending.append(first)
         plugin = GradingPlugin(first.ctx, next_run, finish_run)  # collection reads its course and devices
+
+        def unfinished() -> list[_Run]:
+            return [run for run in (*pending, plugin.running) if run is not None]
+
         try:
             run_checks(plugin, self.course.check_files, keyword if keyword is not None else self.options.keyword)
             failure: BaseException | None = None
         except CheckRunError as e:
             failure = e
         except BaseException:
-            for run in [*pending, plugin.running]:
-                if run is not None:
-                    run.close()
+            for run in unfinished():
+                run.close()
             raise
         if plugin.aborted is not None:
             raise plugin.aborted
         # pytest stopped (a broken plugin, an interrupt) with runs left: the one under way keeps
         # the outcomes it has if pytest only was interrupted, the others get the error.
-        for run in [*pending, *([plugin.running] if plugin.running is not None else [])]:
+        for run in unfinished():
             if failure is None and plugin.outcomes:
                 finish_run(run, list(plugin.outcomes.values()), list(plugin.internal_errors))
             else:

@@ -64,7 +64,7 @@ class GradingPlugin:
 
     def __init__(
         self,
-        ctx: RunContext | None,
+        ctx: RunContext,
         next_run: Callable[[], Any] | None = None,
         finish_run: Callable[[Any, list[CheckOutcome], list[str]], None] | None = None,
     ):
@@ -73,9 +73,8 @@ class GradingPlugin:
         self.outcomes: dict[str, CheckOutcome] = {}
         self.meta: dict[str, CheckOutcome] = {}
         self.internal_errors: list[str] = []
-        self.advice = ctx.advice if ctx is not None else []
+        self.advice = ctx.advice
         self.collected: list[pytest.Item] = []  # every check with a hook, -k deselected ones too
-        self.deselected: set[str] = set()  # node ids deselected at collection (-k)
         self.collect_errors: list[str] = []  # problems of the checks themselves, for every run
         self.running: Any = None  # the run whose checks are under way
         self.aborted: BaseException | None = None  # raised by next_run or finish_run
@@ -172,7 +171,7 @@ class GradingPlugin:
         """The checks to run for this run's submission, in order; records the others' outcomes
         (not attempted, skipped, not selected) without running them."""
         course = self.ctx.course
-        selected = {it.nodeid for it in items} - self.deselected
+        selected = {it.nodeid for it in items}  # the session's items: -k has removed its deselected
         keep = []
         try:
             discovery = self.ctx.view.discovery
@@ -321,11 +320,9 @@ class GradingPlugin:
         # At collection (-k): such a check is "not selected in this run" in every run (``select``).
         for item in items:
             meta = self.meta.get(item.nodeid) or self._describe(item)
-            if meta is not None:
-                self.deselected.add(item.nodeid)
-                if item.nodeid not in self.meta:
-                    self.meta[item.nodeid] = meta
-                    self.collected.append(item)
+            if meta is not None and item.nodeid not in self.meta:
+                self.meta[item.nodeid] = meta
+                self.collected.append(item)
 
 
 def _parametrized(metafunc: pytest.Metafunc, name: str) -> bool:

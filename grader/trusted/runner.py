@@ -52,12 +52,10 @@ def pytest_main(plugin: object, args: list[str]) -> pytest.ExitCode | int:
                 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
 
 
-def run_checks(plugin: GradingPlugin, check_files: list[Path], keyword: str | None = None, extra_args: list[str] | None = None) -> int:
+def run_checks(plugin: GradingPlugin, check_files: list[Path], keyword: str | None = None) -> int:
     """Collect the course's checks once and let ``plugin`` run them for each of its runs;
     returns pytest's exit code. Raises CheckRunError where pytest could not run at all."""
-    args = ["-k", keyword] if keyword else []
-    args += list(extra_args or [])
-    rc = pytest_main(plugin, [*args, *map(str, check_files)])
+    rc = pytest_main(plugin, [*(["-k", keyword] if keyword else []), *map(str, check_files)])
     if rc in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
         rc == pytest.ExitCode.INTERRUPTED and not plugin.outcomes
     ):
