@@ -21,7 +21,7 @@ from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_le
 from grader.trusted.submission import Timeouts
 from grader.trusted.workers import WORKER_ENV
 
-from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, strongest, survivors
+from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_report, strongest, survivors
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = probe_all()
@@ -96,9 +96,7 @@ def test_cli_refuses_to_grade_below_the_minimum(tmp_path):
 
 def snoop(g: Grader, host: Host) -> dict:
     r = Graded(g.grade(host.submission("proc_snoop"), seed=SEED, only=["mlp"]))
-    message = r.check("mlp/structure")["message"]
-    assert "SNOOP " in message, message
-    return json.loads(message.split("SNOOP ", 1)[1].rsplit("}", 1)[0] + "}")
+    return snoop_report(r.check("mlp/structure")["message"])
 
 
 @pytest.mark.parametrize("level", [level_param(n) for n in LEVELS])
@@ -127,6 +125,7 @@ def test_what_a_worker_sees(graders, host, level):
         # The host layout plus the top directory of each runtime root (the venv lives wherever the
         # project was cloned: /work here, elsewhere in CI).
         runtime_tops = {r.strip("/").split("/")[0] for r in runtime_roots()}
+        assert "root_cut" not in view
         assert set(view["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "root", "sbin",
                                      "submission", "sys", "tmp", "usr"} | runtime_tops
 
