@@ -190,7 +190,10 @@ def test_k_runs_only_the_checks_it_selects_and_reports_the_others_as_not_selecte
         r = grade(ONE_BUG, only=["mlp"], keyword=keyword)
         ran = {c["id"]: c["status"] for c in r.checks() if c["status"] != "skipped"}  # (CUDA cells skip here)
         assert ran and all(keyword in i for i in ran) and set(ran.values()) == {status}, ran
-        assert any(c.get("message") == "not selected in this run" for c in r.checks())
+        skipped = {c["id"]: c.get("message") for c in r.checks() if c["status"] == "skipped" and c["id"].startswith("mlp/")}
+        # A check -k did not pick is "not selected", its CUDA cell too; one it picked, there only.
+        assert all((m == "not selected in this run") == (keyword not in i) for i, m in skipped.items()), skipped
+        assert any(keyword not in i for i in skipped) and any("[cuda]" in i for i in skipped), skipped
 
 # -- the starter ----------------------------------------------------------------------------------------
 

@@ -187,6 +187,8 @@ class GradingPlugin:
                 kind, message = status
                 self._record(meta, "error" if kind == "error" else "failed", message, not_attempted=kind == "not_attempted")
                 continue
+            if item.nodeid not in selected:
+                continue  # recorded below as not selected, whatever its marks
             skip = item.get_closest_marker("skip")
             if skip is not None:
                 # Recorded here, as pytest would report it, without its setup and reports: a CPU-only
@@ -194,8 +196,7 @@ class GradingPlugin:
                 reason = skip.kwargs.get("reason", skip.args[0] if skip.args else "unconditional skip")
                 self._record(meta, "skipped", str(reason))
                 continue
-            if item.nodeid in selected:
-                keep.append(item)
+            keep.append(item)
         kept = {it.nodeid for it in keep}
         for item in self.collected:
             meta = self.meta[item.nodeid]
