@@ -157,12 +157,17 @@ class GradingPlugin:
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
         # What a check is (hook, id, points) depends on the check alone: described once. What runs
         # depends on the submission (``select``, for each run).
-        for item in items:
-            meta = self.meta.get(item.nodeid) or self._describe(item)
-            if meta is not None:
-                self.meta[item.nodeid] = meta
-                self.collected.append(item)
-        items[:] = [it for it in items if it.nodeid in self.meta]
+        items[:] = [it for it in items if self._collect(it)]
+
+    def _collect(self, item: pytest.Item) -> bool:
+        """Describe ``item`` once and keep it among the checks; False if it names no known hook."""
+        if item.nodeid not in self.meta:
+            meta = self._describe(item)
+            if meta is None:
+                return False
+            self.meta[item.nodeid] = meta
+            self.collected.append(item)
+        return True
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collect_errors = list(self.internal_errors)
@@ -181,14 +186,16 @@ class GradingPlugin:
         for item in self.collected:
             meta = self.meta[item.nodeid]
             if self.ctx.only is not None and meta.hook not in self.ctx.only:
+                self._record(meta, "skipped", "not selected in this run")
                 continue
             status = ("failed", broken) if discovery is None else discovery.status(meta.hook)
             if status is not None:
                 kind, message = status
                 self._record(meta, "error" if kind == "error" else "failed", message, not_attempted=kind == "not_attempted")
                 continue
-            if item.nodeid not in selected:
-                continue  # recorded below as not selected, whatever its marks
+            if item.nodeid not in selected:  # whatever its marks (a CUDA cell's skip included)
+                self._record(meta, "skipped", "not selected in this run")
+                continue
             skip = item.get_closest_marker("skip")
             if skip is not None:
                 # Recorded here, as pytest would report it, without its setup and reports: a CPU-only
@@ -197,11 +204,6 @@ class GradingPlugin:
                 self._record(meta, "skipped", str(reason))
                 continue
             keep.append(item)
-        kept = {it.nodeid for it in keep}
-        for item in self.collected:
-            meta = self.meta[item.nodeid]
-            if meta.id not in self.outcomes and item.nodeid not in kept:
-                self._record(meta, "skipped", "not selected in this run")
         # Group a hook's checks together, keeping the section order of the course.
         order = {name: i for i, name in enumerate(course.hooks)}
         keep.sort(key=lambda it: order.get(self.meta[it.nodeid].hook, 0))
@@ -318,12 +320,10 @@ class GradingPlugin:
             self.internal_errors.append(f"could not collect {report.nodeid or 'checks'}: {report.longreprtext[-1500:]}")
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        # At collection (-k): such a check is "not selected in this run" in every run (``select``).
+        # A check deselected before this plugin saw it (a course's conftest.py: -k deselects after
+        # it) is still one of the checks: "not selected in this run" in every run (``select``).
         for item in items:
-            meta = self.meta.get(item.nodeid) or self._describe(item)
-            if meta is not None and item.nodeid not in self.meta:
-                self.meta[item.nodeid] = meta
-                self.collected.append(item)
+            self._collect(item)
 
 
 def _parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
