@@ -304,6 +304,18 @@ def test_hook_grader_checks_adds_a_check_to_a_chapter_hook(grade_with):
     assert check["description"].startswith("The MLP is not an affine map")
 
 
+def test_a_check_its_conftest_deselects_is_reported_not_selected(grade_with, tmp_path):
+    # The conftest's hook runs before the grader's at collection: the grader learns of the check
+    # only through pytest_deselected, and must neither lose it nor run it.
+    shutil.copy(PLUGINS / "deselecting_check.py", tmp_path)
+    shutil.copytree(PLUGINS / "deselecting", tmp_path / "deselecting")
+    (tmp_path / "deselecting" / "conftest_deselect.py").rename(tmp_path / "deselecting" / "conftest.py")
+    r = grade_with(tmp_path / "deselecting_check.py")(ROOT / "reference", only=["mlp"])
+    assert "mlp/kept" in r.passed("mlp")
+    dropped = r.check("mlp/dropped")
+    assert (dropped["status"], dropped["message"]) == ("skipped", "not selected in this run")
+
+
 def test_hook_grader_tolerance_overrides_one_check_of_one_hook_and_dtype(grade, grade_with):
     # Without the plugin the missing ReLU fails both value checks (tests/test_checks.py too).
     assert grade(MLP_NO_RELU, only=["mlp"]).failed("mlp") == {"mlp/outputs", "mlp/gradients"}
