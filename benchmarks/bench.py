@@ -69,14 +69,21 @@ def machine() -> dict:
         mem = f"{kb / (1 << 20):.0f} GiB"
     except (OSError, AttributeError):
         pass
-    torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
-                                   capture_output=True, text=True).stdout.strip()
+    torch_version = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True
+    ).stdout.strip()
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    return {"cpu": cpu, "cores": cores, "memory": mem, "os": platform.platform(terse=True),
-            "python": platform.python_version(), "torch": torch_version}
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "memory": mem,
+        "os": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "torch": torch_version,
+    }
 
 
 # -- process-tree memory sampling -------------------------------------------------------------------
@@ -178,7 +185,9 @@ def bare_import(repeat: int) -> list[float]:
     return out
 
 
-def cold_run(submission: Path, repeat: int, tmp: Path, sandbox: str | None) -> tuple[list[float], list[float], dict, list[float]]:
+def cold_run(
+    submission: Path, repeat: int, tmp: Path, sandbox: str | None
+) -> tuple[list[float], list[float], dict, list[float]]:
     """Cold runs, each right after a bare import: on a shared machine whose speed drifts over
     minutes, each ratio compares two runs taken seconds apart. The submission is graded from a
     copy without ``__pycache__``, as a student's directory is."""
@@ -191,8 +200,20 @@ def cold_run(submission: Path, repeat: int, tmp: Path, sandbox: str | None) -> t
         imports += bare_import(1)
         target = tmp / f"cold-{i}.json"
         cpu0 = _children_cpu()
-        t, p = timed([*grader_command(), "run", str(submission), "--seed", "1", "-f", "json", "-o", str(target),
-                      *(["--sandbox", sandbox] if sandbox else [])])
+        t, p = timed(
+            [
+                *grader_command(),
+                "run",
+                str(submission),
+                "--seed",
+                "1",
+                "-f",
+                "json",
+                "-o",
+                str(target),
+                *(["--sandbox", sandbox] if sandbox else []),
+            ]
+        )
         cpus.append(_children_cpu() - cpu0)
         result = json.loads(target.read_text()) if target.exists() else {}
         if p.returncode != 0 or result.get("score") != result.get("max_score"):
@@ -211,7 +232,9 @@ def batch_run(submission: Path, n: int, jobs: int, tmp: Path, sandbox: str | Non
     cmd += ["--sandbox", sandbox] if sandbox else []
     cpu0 = _children_cpu()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"}
+    )
     sampler = Sampler(proc.pid)
     sampler.start()
     stamps, lines = [], []
@@ -227,7 +250,15 @@ def batch_run(submission: Path, n: int, jobs: int, tmp: Path, sandbox: str | Non
         sys.exit(f"the batch failed (exit {proc.returncode}):\n{''.join(lines)[-3000:]}")
     first_wave = stamps[min(jobs, n) - 1]
     marginal = (stamps[-1] - first_wave) / (n - min(jobs, n)) if n > jobs else float("nan")
-    return {"n": n, "jobs": jobs, "total_s": total, "cpu_s": cpu, "first_wave_s": first_wave, "marginal_s": marginal, "memory": memory}
+    return {
+        "n": n,
+        "jobs": jobs,
+        "total_s": total,
+        "cpu_s": cpu,
+        "first_wave_s": first_wave,
+        "marginal_s": marginal,
+        "memory": memory,
+    }
 
 
 def _children_cpu() -> float:
@@ -249,14 +280,20 @@ def main() -> None:
     m = machine()
     jobs = args.jobs or m["cores"]
     n = args.batch or max(10, 5 * jobs)
-    print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}; {m['os']}; Python {m['python']}, torch {m['torch']}", flush=True)
+    print(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}; {m['os']}; Python {m['python']}, torch {m['torch']}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         tmp = Path(tmp)
         if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
             # Some machines (this project's development VM) turn bytecode caching off. A user's
             # Python writes the grader's caches on the first run, as pip writes torch's at install:
             # measure that, after one run that writes them.
-            print("PYTHONDONTWRITEBYTECODE is set here: unset for the runs, after one run that writes the caches ...", flush=True)
+            print(
+                "PYTHONDONTWRITEBYTECODE is set here: unset for the runs, after one run that writes the caches ...",
+                flush=True,
+            )
             cold_run(args.submission, 1, tmp, args.sandbox)
         print("bare import torch, then a cold grader run, alternately ...", flush=True)
         colds, cold_cpus, result, imports = cold_run(args.submission, args.repeat, tmp, args.sandbox)
@@ -275,10 +312,18 @@ def main() -> None:
     ideal = cpu_per_sub / min(jobs, m["cores"])
     checks = sum(len(h["checks"]) for h in result.get("hooks", {}).values() if h["status"] != "skipped")
     figures = {
-        "machine": m, "import_s": imports, "cold_s": colds, "cold_cpu_s": cold_cpus, "batches": [small, batch],
-        "marginal_slope_s": slope, "marginal_cpu_s": cpu_per_sub,
-        "sandbox": result.get("sandbox", {}).get("level"), "score": result.get("score"), "checks": checks,
-        "cold_ratio": cold_ratio, "import_near_batches_s": near_batches,
+        "machine": m,
+        "import_s": imports,
+        "cold_s": colds,
+        "cold_cpu_s": cold_cpus,
+        "batches": [small, batch],
+        "marginal_slope_s": slope,
+        "marginal_cpu_s": cpu_per_sub,
+        "sandbox": result.get("sandbox", {}).get("level"),
+        "score": result.get("score"),
+        "checks": checks,
+        "cold_ratio": cold_ratio,
+        "import_near_batches_s": near_batches,
     }
     x = lambda t: f"{t / imp:.2f}×"  # noqa: E731
     # Batch ratios over the imports taken just before the two batches, as each cold run's is
@@ -286,37 +331,69 @@ def main() -> None:
     imp_b = statistics.median(near_batches)
     xb = lambda t: f"{t / imp_b:.2f}×"  # noqa: E731
     rows = [
-        ("`python -c \"import torch\"`", f"{imp:.2f} s", "1.00×", "", ""),
-        (f"cold `grader run {args.submission.name}/` ({checks} checks, {result.get('score', 0):g} points; "
-         "ratio: median over runs of cold ÷ the import just before it)", f"{cold:.2f} s",
-         f"{cold_ratio:.2f}×", f"≤ {TARGETS['cold']}×", _verdict(cold_ratio <= TARGETS["cold"])),
-        (f"cold run: CPU time of all its processes (÷ {m['cores']} cores = {cold_cpu / m['cores']:.2f} s, the floor here)",
-         f"{cold_cpu:.2f} s", x(cold_cpu / m["cores"]), "", ""),
+        ('`python -c "import torch"`', f"{imp:.2f} s", "1.00×", "", ""),
+        (
+            f"cold `grader run {args.submission.name}/` ({checks} checks, {result.get('score', 0):g} points; "
+            "ratio: median over runs of cold ÷ the import just before it)",
+            f"{cold:.2f} s",
+            f"{cold_ratio:.2f}×",
+            f"≤ {TARGETS['cold']}×",
+            _verdict(cold_ratio <= TARGETS["cold"]),
+        ),
+        (
+            f"cold run: CPU time of all its processes (÷ {m['cores']} cores = {cold_cpu / m['cores']:.2f} s, the floor here)",
+            f"{cold_cpu:.2f} s",
+            x(cold_cpu / m["cores"]),
+            "",
+            "",
+        ),
         (f"batch of {n}, `--jobs {jobs}`: total", f"{batch['total_s']:.2f} s", x(batch["total_s"]), "", ""),
         (f"batch of {jobs} (start-up and one wave)", f"{small['total_s']:.2f} s", x(small["total_s"]), "", ""),
-        (f"batch: marginal wall time per extra submission ((T{n} − T{jobs}) / {n - jobs}; ratio over the "
-         f"imports just before the batches, median {imp_b:.2f} s)", f"{slope:.2f} s", xb(slope),
-         f"≤ {TARGETS['marginal']}×", _verdict(slope / imp_b <= TARGETS["marginal"])),
-        ("batch: marginal wall time per submission, steady state (between results)", f"{batch['marginal_s']:.2f} s", xb(batch["marginal_s"]), "", ""),
-        (f"batch: marginal CPU time per submission (÷ {min(jobs, m['cores'])} = {ideal:.2f} s on idle cores)",
-         f"{cpu_per_sub:.2f} s", xb(ideal), "", ""),
+        (
+            f"batch: marginal wall time per extra submission ((T{n} − T{jobs}) / {n - jobs}; ratio over the "
+            f"imports just before the batches, median {imp_b:.2f} s)",
+            f"{slope:.2f} s",
+            xb(slope),
+            f"≤ {TARGETS['marginal']}×",
+            _verdict(slope / imp_b <= TARGETS["marginal"]),
+        ),
+        (
+            "batch: marginal wall time per submission, steady state (between results)",
+            f"{batch['marginal_s']:.2f} s",
+            xb(batch["marginal_s"]),
+            "",
+            "",
+        ),
+        (
+            f"batch: marginal CPU time per submission (÷ {min(jobs, m['cores'])} = {ideal:.2f} s on idle cores)",
+            f"{cpu_per_sub:.2f} s",
+            xb(ideal),
+            "",
+            "",
+        ),
     ]
     for kind in ("coordinator", "grading process", "worker template", "worker", "sandbox"):
         if kind in batch["memory"]:
             mem = batch["memory"][kind]
             target = f"≤ {TARGETS['worker_rss_mb']} MB" if kind == "worker" else ""
             verdict = _verdict(mem["peak_rss_mb"] <= TARGETS["worker_rss_mb"]) if kind == "worker" else ""
-            rows.append((f"peak RSS, {kind} ({mem['processes']} seen)", f"{mem['peak_rss_mb']:.0f} MB", "", target, verdict))
+            rows.append(
+                (f"peak RSS, {kind} ({mem['processes']} seen)", f"{mem['peak_rss_mb']:.0f} MB", "", target, verdict)
+            )
     print()
-    print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, {m['os']}, Python {m['python']}, torch {m['torch']}; "
-          f"sandbox level `{figures['sandbox']}`; medians of {args.repeat} cold runs and {len(imports)} imports.")
+    print(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, {m['os']}, Python {m['python']}, torch {m['torch']}; "
+        f"sandbox level `{figures['sandbox']}`; medians of {args.repeat} cold runs and {len(imports)} imports."
+    )
     print()
     print("| measurement | value | × import torch | target | |")
     print("|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
     print()
-    print("runs (s): import " + ", ".join(f"{t:.2f}" for t in imports) + "; cold " + ", ".join(f"{t:.2f}" for t in colds))
+    print(
+        "runs (s): import " + ", ".join(f"{t:.2f}" for t in imports) + "; cold " + ", ".join(f"{t:.2f}" for t in colds)
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

@@ -36,8 +36,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -66,12 +67,47 @@ from .worker import arch, observe
 from .worker.arch import seeded  # the worker's seeded builds use the same one
 
 __all__ = [
-    "Arch", "ArchList", "advise", "CallResult", "CheckFailed", "Factory", "Handle", "HookUnavailable",
-    "ModuleCase", "ModuleObservation", "cuda_devices", "decode_value", "derive_seed", "device_of", "ModuleSummary", "Run", "Scratch", "SubmissionRaised",
-    "SubmissionView", "TensorOut", "WorkerFailure", "arch", "default_tolerance", "expect",
-    "expect_buffers", "expect_gradients", "expect_is_module", "expect_module", "expect_outputs", "expect_structure", "expect_tied", "fail",
-    "fail_raised", "expect_sound", "FunctionalSGD",
-    "gradcheck", "mismatch", "module_case", "same_values", "seeded", "short",
+    "Arch",
+    "ArchList",
+    "advise",
+    "CallResult",
+    "CheckFailed",
+    "Factory",
+    "Handle",
+    "HookUnavailable",
+    "ModuleCase",
+    "ModuleObservation",
+    "cuda_devices",
+    "decode_value",
+    "derive_seed",
+    "device_of",
+    "ModuleSummary",
+    "Run",
+    "Scratch",
+    "SubmissionRaised",
+    "SubmissionView",
+    "TensorOut",
+    "WorkerFailure",
+    "arch",
+    "default_tolerance",
+    "expect",
+    "expect_buffers",
+    "expect_gradients",
+    "expect_is_module",
+    "expect_module",
+    "expect_outputs",
+    "expect_structure",
+    "expect_tied",
+    "fail",
+    "fail_raised",
+    "expect_sound",
+    "FunctionalSGD",
+    "gradcheck",
+    "mismatch",
+    "module_case",
+    "same_values",
+    "seeded",
+    "short",
 ]
 
 
@@ -214,15 +250,23 @@ def module_case(
             g = None
             if grads and isinstance(y, torch.Tensor) and y.grad_fn is not None:
                 if y.is_complex():
-                    g = torch.complex(torch.randn(y.shape, generator=gen), torch.randn(y.shape, generator=gen)).to(y.dtype)
+                    g = torch.complex(torch.randn(y.shape, generator=gen), torch.randn(y.shape, generator=gen)).to(
+                        y.dtype
+                    )
                 else:
                     g = torch.randn(y.shape, generator=gen, dtype=y.dtype)
                 vjp_loss(y, g.to(device)).backward()
             g_outs.append(g)
-            in_grads.append([t.grad.detach().cpu() if isinstance(t, torch.Tensor) and t.grad is not None else None for t in xs])
-            p_grads.append({n: (p.grad.detach().cpu() if p.grad is not None else None) for n, p in net.named_parameters()})
+            in_grads.append(
+                [t.grad.detach().cpu() if isinstance(t, torch.Tensor) and t.grad is not None else None for t in xs]
+            )
+            p_grads.append(
+                {n: (p.grad.detach().cpu() if p.grad is not None else None) for n, p in net.named_parameters()}
+            )
             if given_params:
-                given_grads.append({n: (p.grad.detach().cpu() if p.grad is not None else None) for n, p in given_params})
+                given_grads.append(
+                    {n: (p.grad.detach().cpu() if p.grad is not None else None) for n, p in given_params}
+                )
     return ModuleCase(
         hook=hook,
         device=device,
@@ -279,7 +323,9 @@ def expect_module(obs: ModuleObservation, case: ModuleCase | None = None) -> Mod
         if unexpected:
             parts.append(f"unexpected {short(unexpected)}")
         for s in t.get("shapes", [])[:3]:
-            parts.append(f"`{s.get('name')}` has shape {tuple(s.get('found', []))}, expected {tuple(s.get('expected', []))}")
+            parts.append(
+                f"`{s.get('name')}` has shape {tuple(s.get('found', []))}, expected {tuple(s.get('expected', []))}"
+            )
         names = list(case.state) if case else []
         hint = None
         if missing and obs.after is not None and obs.after.hidden_modules:
@@ -302,7 +348,12 @@ def _batch(case: ModuleCase, i: int) -> str:
     return "input of shape " + ", ".join(str(s) for s in shapes)
 
 
-def expect_outputs(obs: ModuleObservation, case: ModuleCase, tolerance: Callable[[torch.dtype, str], tuple[float, float]], hint: str | None = None) -> None:
+def expect_outputs(
+    obs: ModuleObservation,
+    case: ModuleCase,
+    tolerance: Callable[[torch.dtype, str], tuple[float, float]],
+    hint: str | None = None,
+) -> None:
     """Each run's output equals the reference's (type, shape, dtype, device, values)."""
     expect_module(obs, case)
     for i, run in enumerate(obs.runs):
@@ -327,7 +378,12 @@ def _norm(device: str) -> str:
     return "cuda:0" if device == "cuda" else device
 
 
-def expect_gradients(obs: ModuleObservation, case: ModuleCase, tolerance: Callable[[torch.dtype, str], tuple[float, float]], hint: str | None = None) -> None:
+def expect_gradients(
+    obs: ModuleObservation,
+    case: ModuleCase,
+    tolerance: Callable[[torch.dtype, str], tuple[float, float]],
+    hint: str | None = None,
+) -> None:
     """After a backward with the same upstream gradient, the input's and every parameter's
     gradient equal the reference's; a missing gradient is named."""
     expect_module(obs, case)
@@ -336,11 +392,13 @@ def expect_gradients(obs: ModuleObservation, case: ModuleCase, tolerance: Callab
             fail(f"the forward raised {exception_text(run.error)} for {_batch(case, i)}")
         y, want = run.y, case.outputs[i] if i < len(case.outputs) else None
         if isinstance(y, TensorOut) and isinstance(want, torch.Tensor) and tuple(y.value.shape) != tuple(want.shape):
-            fail(f"the output for {_batch(case, i)} has shape {tuple(y.value.shape)}, expected {tuple(want.shape)}, so the upstream gradient does not fit it")
+            fail(
+                f"the output for {_batch(case, i)} has shape {tuple(y.value.shape)}, expected {tuple(want.shape)}, so the upstream gradient does not fit it"
+            )
         if run.backward_error:
             cut = "grad_fn" in run.backward_error or "does not require grad" in run.backward_error
             fail(f"backward failed for {_batch(case, i)}: {run.backward_error}", DATA_HINT if cut else None)
-        for name, expected in (case.param_grads[i].items() if case.state is not None else ()):
+        for name, expected in case.param_grads[i].items() if case.state is not None else ():
             if expected is None:
                 continue
             if name not in run.grads:
@@ -362,7 +420,7 @@ def expect_gradients(obs: ModuleObservation, case: ModuleCase, tolerance: Callab
             problem = mismatch(got, expected, rtol, atol, what=f"the input's gradient ({_batch(case, i)})")
             if problem:
                 fail(problem, hint)
-        for label, expected in (case.given_grads[i].items() if i < len(case.given_grads) else ()):
+        for label, expected in case.given_grads[i].items() if i < len(case.given_grads) else ():
             if expected is None:
                 continue
             arg = label.split(".", 1)[0]
@@ -387,7 +445,10 @@ def expect_sound(after: ModuleSummary | None, allow_lazy: bool = False) -> Modul
         fail(f"the module is broken: {after.errors[0]}")
     if after.hidden_modules:
         h = after.hidden_modules[0]
-        fail(f"submodule `{h.get('name')}` ({h.get('type')}) is kept in a plain container, so torch does not register it", LIST_HINT)
+        fail(
+            f"submodule `{h.get('name')}` ({h.get('type')}) is kept in a plain container, so torch does not register it",
+            LIST_HINT,
+        )
     if after.lazy and not allow_lazy:
         fail("some parameters are still uninitialized (lazy) after a forward")
     return after
@@ -430,11 +491,16 @@ def expect_buffers(after: ModuleSummary, buffers: dict[str, tuple[int, ...]]) ->
                 fail(f"buffer `{name}` has shape {found}, expected {tuple(shape)}")
             continue
         if name in params:
-            fail(f"`{name}` is a Parameter, so an optimizer would train it; the contract makes it a constant buffer", BUFFER_HINT)
+            fail(
+                f"`{name}` is a Parameter, so an optimizer would train it; the contract makes it a constant buffer",
+                BUFFER_HINT,
+            )
         if name in attrs:
             # Right values on the CPU: only the device cells (and saving) can show the bug, so
             # here it is advice, not a failure.
-            advise(f"`{name}` is a plain tensor attribute, not a buffer: `.to(device)` leaves it behind and `state_dict()` omits it ({BUFFER_HINT})")
+            advise(
+                f"`{name}` is a plain tensor attribute, not a buffer: `.to(device)` leaves it behind and `state_dict()` omits it ({BUFFER_HINT})"
+            )
             continue
         fail(f"buffer `{name}` is missing")
 
@@ -489,7 +555,15 @@ def _no_slow_rerun():
         module._run_slow_mode_and_get_error = original
 
 
-def gradcheck(sub: SubmissionView, hook: str, handle: int, inputs: Sequence[torch.Tensor], params: dict[str, torch.Tensor], *, fast_mode: bool = True) -> None:
+def gradcheck(
+    sub: SubmissionView,
+    hook: str,
+    handle: int,
+    inputs: Sequence[torch.Tensor],
+    params: dict[str, torch.Tensor],
+    *,
+    fast_mode: bool = True,
+) -> None:
     """``torch.autograd.gradcheck`` run here, in float64, on a module kept in the worker.
 
     The function under test lives in the worker: forward values and vector-Jacobian products
@@ -501,7 +575,9 @@ def gradcheck(sub: SubmissionView, hook: str, handle: int, inputs: Sequence[torc
     cut: set[int] = set()  # arguments the worker's backward gave no gradient at all
 
     def remote(args: Sequence[torch.Tensor], g: torch.Tensor | None) -> tuple[Any, list]:
-        return sub.apply(handle, [a.detach() for a in args[:k]], {n: a.detach() for n, a in zip(names, args[k:])}, g, hook)
+        return sub.apply(
+            handle, [a.detach() for a in args[:k]], {n: a.detach() for n, a in zip(names, args[k:])}, g, hook
+        )
 
     class Remote(torch.autograd.Function):
         @staticmethod
@@ -530,7 +606,9 @@ def gradcheck(sub: SubmissionView, hook: str, handle: int, inputs: Sequence[torc
     args = tuple(t.detach().to(torch.float64).requires_grad_(True) for t in list(inputs) + [params[n] for n in names])
     try:
         with _no_slow_rerun():
-            torch.autograd.gradcheck(Remote.apply, args, fast_mode=fast_mode, check_undefined_grad=False, atol=1e-5, rtol=1e-3)
+            torch.autograd.gradcheck(
+                Remote.apply, args, fast_mode=fast_mode, check_undefined_grad=False, atol=1e-5, rtol=1e-3
+            )
     except GradcheckError as e:
         if cut:
             fail(
@@ -539,8 +617,15 @@ def gradcheck(sub: SubmissionView, hook: str, handle: int, inputs: Sequence[torc
             )
         # The first line names the output and argument; later lines hold the Jacobians (values).
         first = str(e).strip().splitlines()[0].rstrip(",")
-        first = re.sub(r"with respect to input (\d+)", lambda m: f"with respect to {labels[int(m.group(1))]}" if int(m.group(1)) < len(labels) else m.group(0), first)
-        fail(f"gradcheck in float64 failed: {first}", "the backward pass does not match finite differences of the forward")
+        first = re.sub(
+            r"with respect to input (\d+)",
+            lambda m: f"with respect to {labels[int(m.group(1))]}" if int(m.group(1)) < len(labels) else m.group(0),
+            first,
+        )
+        fail(
+            f"gradcheck in float64 failed: {first}",
+            "the backward pass does not match finite differences of the forward",
+        )
 
 
 class FunctionalSGD:
@@ -566,8 +651,17 @@ class FunctionalSGD:
 
         params = [p for p in self.params if p.grad is not None]
         buffers = [self.state.get(p, {}).get("momentum_buffer") for p in params]
-        sgd(params, [p.grad for p in params], buffers, weight_decay=0.0, momentum=self.momentum, lr=self.lr,
-            dampening=0.0, nesterov=False, maximize=False)
+        sgd(
+            params,
+            [p.grad for p in params],
+            buffers,
+            weight_decay=0.0,
+            momentum=self.momentum,
+            lr=self.lr,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+        )
         if self.momentum:
             for p, b in zip(params, buffers):
                 self.state.setdefault(p, {})["momentum_buffer"] = b

@@ -26,10 +26,11 @@ import inspect
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
 
@@ -111,7 +112,9 @@ def _load_path(spec: str) -> ModuleType:
         if loaded is not None:
             if Path(getattr(loaded, "__file__", "") or "").resolve() == init.resolve():
                 return loaded
-            raise PluginError(f"plugin directory {spec}: a different module named {name!r} is already imported ({getattr(loaded, '__file__', None)})")
+            raise PluginError(
+                f"plugin directory {spec}: a different module named {name!r} is already imported ({getattr(loaded, '__file__', None)})"
+            )
         return _import_file(name, init, package_dir=path.resolve())
     if spec.endswith(".py") or path.is_file():
         if not path.is_file():
@@ -233,7 +236,9 @@ def _entry_point_plugins(pm: HarnessPluginManager) -> None:
         missing = sorted(allowed - {ep.name for ep in found})
         if missing:
             installed = ", ".join(sorted({ep.name for ep in found})) or "none"
-            raise PluginError(f"GRADER_LOAD_PLUGINS names plugin(s) that are not installed: {', '.join(missing)} (installed: {installed})")
+            raise PluginError(
+                f"GRADER_LOAD_PLUGINS names plugin(s) that are not installed: {', '.join(missing)} (installed: {installed})"
+            )
     for ep in found:
         if ep.name in blocked or (allowed is not None and ep.name not in allowed):
             continue
@@ -265,7 +270,13 @@ def get_plugin_manager(
     for items, source in ((assignment, "assignment"), (extra, "--plugin")):
         for item in items:
             module = item if isinstance(item, ModuleType) else _load_path(str(item))
-            _register(pm, module, getattr(module, "__name__", str(item)), source, str(getattr(module, "__version__", "") or ""))
+            _register(
+                pm,
+                module,
+                getattr(module, "__name__", str(item)),
+                source,
+                str(getattr(module, "__version__", "") or ""),
+            )
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:  # a safety net: _register already checks each plugin

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -126,11 +127,17 @@ def one_bug_fixtures(directory: str | Path) -> list[OneBug]:
     for path in sorted(p for p in Path(directory).iterdir() if (p / "bug.toml").is_file()):
         spec = tomllib.loads((path / "bug.toml").read_text())
         known = {"bug", "only", "fails", "message", "hint"}
-        out.append(OneBug(
-            path=path, bug=spec["bug"], only=list(spec["only"]), fails=set(spec["fails"]),
-            message=spec.get("message"), hint=spec.get("hint"),
-            extra={k: v for k, v in spec.items() if k not in known},
-        ))
+        out.append(
+            OneBug(
+                path=path,
+                bug=spec["bug"],
+                only=list(spec["only"]),
+                fails=set(spec["fails"]),
+                message=spec.get("message"),
+                hint=spec.get("hint"),
+                extra={k: v for k, v in spec.items() if k not in known},
+            )
+        )
     return out
 
 

@@ -81,5 +81,7 @@ def train_shared_mlp(net, X, y, steps, lr):
 def tied_untied_param_counts():
     shared = nn.Linear(8, 8)
     tied = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1))
-    untied = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    untied = nn.Sequential(
+        nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1)
+    )
     return (sum(p.numel() for p in tied.parameters()), sum(p.numel() for p in untied.parameters()))

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SUBMISSIONS
 
 from grader.plugins import get_plugin_manager
 from grader.trusted.assignment import AssignmentError, load_assignment, parse_assignment
@@ -14,8 +15,6 @@ from grader.trusted.course import load_course
 from grader.trusted.grading import Grader, Options
 from grader.trusted.inventory import collect_checks
 from grader.trusted.submission import Timeouts
-
-from conftest import ROOT, SUBMISSIONS
 
 EXAMPLE = ROOT / "examples" / "assignment.toml"
 
@@ -52,7 +51,9 @@ def test_the_documented_example_loads_and_fits_the_course(course, check_keys):
 
 
 def test_pyproject_tool_grader_table(tmp_path, course):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [project]
         name = "course"
         [tool.grader]
@@ -60,7 +61,9 @@ def test_pyproject_tool_grader_table(tmp_path, course):
         seed = 5
         [tool.grader.points]
         mlp = 4
-    """, "pyproject.toml")
+    """,
+        "pyproject.toml",
+    )
     a = load_assignment(path)
     assert a.selection(course) == ["mlp"] and a.seed == 5 and a.points == {"mlp": 4.0}
     with pytest.raises(AssignmentError, match=r"no \[tool.grader\] table"):
@@ -75,7 +78,7 @@ def test_pyproject_tool_grader_table(tmp_path, course):
         ("[visibility]\nmlp = 'later'", "[visibility] mlp: 'later' is not one of"),
         ("[points]\nmlp = -1", "[points] mlp: -1 is not a finite number >= 0"),
         ("[points]\nmlp = 'six'", "[points] mlp: 'six' is not a finite number"),
-        ("seed = -3", "seed: -3 is neither a non-negative integer nor \"random\""),
+        ("seed = -3", 'seed: -3 is neither a non-negative integer nor "random"'),
         ("[timeouts]\ncheck = 0", "[timeouts] check: 0 is not a positive number"),
         ("[timeouts]\nchek = 5", "unknown key 'chek' (did you mean 'check'?)"),
         ("hooks = 'mlp'", "hooks must be a list of strings"),
@@ -106,7 +109,10 @@ def test_a_missing_file_is_a_usage_error(tmp_path):
         ({"hooks": ["mlp"], "required": ["chimera"]}, "hook 'chimera' is not in the assignment's selection"),
         ({"points": {"mlp/outptus": 1}}, "hook 'mlp' has no check 'outptus' (did you mean 'outputs'?)"),
         ({"visibility": {"mlp/secret": "hidden"}}, "hook 'mlp' has no check 'secret'"),
-        ({"visibility": {"layer_and_blocks": "hidden"}}, "unknown hook or section 'layer_and_blocks' (did you mean 'layers_and_blocks'?)"),
+        (
+            {"visibility": {"layer_and_blocks": "hidden"}},
+            "unknown hook or section 'layer_and_blocks' (did you mean 'layers_and_blocks'?)",
+        ),
     ],
 )
 def test_names_must_exist_in_the_course(tmp_path, course, check_keys, data, message):
@@ -122,7 +128,12 @@ def test_names_must_exist_in_the_course(tmp_path, course, check_keys, data, mess
 def test_points_and_visibility_answer_only_where_the_file_speaks(tmp_path, course):
     a = parse_assignment(
         {
-            "visibility": {"default": "after_published", "parameters": "hidden", "mlp": "after_due_date", "mlp/outputs": "visible"},
+            "visibility": {
+                "default": "after_published",
+                "parameters": "hidden",
+                "mlp": "after_due_date",
+                "mlp/outputs": "visible",
+            },
             "points": {"mlp": 6, "param_shapes/shapes": 2, "param_shapes/shapes[rgnet]": 5},
         },
         tmp_path / "a.toml",
@@ -161,7 +172,8 @@ def test_the_file_answers_before_other_plugins_and_leaves_them_the_rest(tmp_path
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     path = tmp_path_factory.mktemp("a") / "assignment.toml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         name = "unit"
         hooks = ["mlp", "nest_mlp"]
         required = ["mlp"]
@@ -173,7 +185,8 @@ def graded(tmp_path_factory):
         nest_mlp = "after_due_date"
         [timeouts]
         check = 7
-    """))
+    """)
+    )
     a = load_assignment(path)
     g = Grader(Options(assignment=a, seed=a.seed, timeouts=a.make_timeouts(Timeouts(submission=300))))
     try:
@@ -194,7 +207,9 @@ def test_the_result_reflects_the_assignment(graded):
         assert all(h["max_score"] == 0 for n, h in res["hooks"].items() if n not in ("mlp", "nest_mlp"))
     assert good["max_score"] == 4 + 1 + 1 + 2  # mlp/outputs 4, gradients 1, structure 1; nest_mlp 2
     assert good["score"] == good["max_score"] and good["required_failed"] == []
-    outputs = [c for c in good["hooks"]["mlp"]["checks"] if c["id"].startswith("mlp/outputs[") and c["status"] != "skipped"]
+    outputs = [
+        c for c in good["hooks"]["mlp"]["checks"] if c["id"].startswith("mlp/outputs[") and c["status"] != "skipped"
+    ]
     assert sum(c["max_score"] for c in outputs) == 4
     assert {c["visibility"] for c in good["hooks"]["nest_mlp"]["checks"]} == {"after_due_date"}
     assert good["hooks"]["nest_mlp"]["visibility"] == "after_due_date"

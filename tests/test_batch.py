@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT, SUBMISSIONS
 
 from grader.cli import main
 from grader.reports.gradebook import GRADED, GRADING_ERROR, TIMED_OUT, Entry, load, render_csv, row_status
 from grader.trusted.batch import BatchError, BatchSettings, collect, result_path, run_batch
 from grader.trusted.scoring import validate
-
-from conftest import ROOT, SUBMISSIONS
 
 GRADER = [sys.executable, "-c", "from grader.cli import main; main()"]
 ONLY = ["mlp", "nest_mlp"]
@@ -80,7 +79,11 @@ def write(root: Path, name: str, source: str) -> Path:
 
 def grader(*args, cwd=ROOT, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*GRADER, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600,
+        [*GRADER, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
 
@@ -97,7 +100,11 @@ def hostile_batch(tmp_path_factory):
     shutil.copytree(ROOT / "reference", subs / "b_correct")
     shutil.copytree(SUBMISSIONS / "boundary" / "exit_in_forward", subs / "c_crash")
     shutil.copytree(SUBMISSIONS / "boundary" / "infinite_loop", subs / "d_hang")
-    write(subs, "e_memory", MLP + """
+    write(
+        subs,
+        "e_memory",
+        MLP
+        + """
 import torch
 
 class Hog(MLP):
@@ -108,7 +115,8 @@ class Hog(MLP):
 
 def mlp():
     return Hog()
-""")
+""",
+    )
     write(subs, "f_kills_the_grader", MLP + "\ndef mlp():\n    return MLP()\n")
     (subs / "notes.txt").write_text("not a submission")
     plugin = root / "sabotage.py"
@@ -116,13 +124,26 @@ def mlp():
     out = root / "out"
     found, notes = collect([], [subs])
     settings = BatchSettings(
-        results_dir=out, jobs=2, seed=11, only=ONLY, plugins=[str(plugin)], formats=["text"],
-        timeouts={"check": 3, "import_module": 5, "submission": 60}, limits={"memory": 512 * MiB}, deadline=25,
+        results_dir=out,
+        jobs=2,
+        seed=11,
+        only=ONLY,
+        plugins=[str(plugin)],
+        formats=["text"],
+        timeouts={"check": 3, "import_module": 5, "submission": 60},
+        limits={"memory": 512 * MiB},
+        deadline=25,
     )
     seen = []
     started = time.monotonic()
     rows = run_batch(found, settings, progress=lambda row, done, total: seen.append((row.name, done, total)))
-    return {"rows": {r.name: r for r in rows}, "out": out, "notes": notes, "seen": seen, "seconds": time.monotonic() - started}
+    return {
+        "rows": {r.name: r for r in rows},
+        "out": out,
+        "notes": notes,
+        "seen": seen,
+        "seconds": time.monotonic() - started,
+    }
 
 
 def result_of(batch, name) -> dict:
@@ -174,7 +195,18 @@ def test_every_submission_has_a_valid_result_file_and_its_reports(hostile_batch)
 def test_the_gradebook_has_a_row_per_student_and_a_column_per_hook(hostile_batch):
     entries, _ = load([hostile_batch["out"] / "submissions"])
     table = list(csv.reader(io.StringIO(render_csv(entries))))
-    assert table[0] == ["student", "status", "score", "max_score", "percent", "mlp", "nest_mlp", "detail", "seed", "submission"]
+    assert table[0] == [
+        "student",
+        "status",
+        "score",
+        "max_score",
+        "percent",
+        "mlp",
+        "nest_mlp",
+        "detail",
+        "seed",
+        "submission",
+    ]
     by_name = {row[0]: dict(zip(table[0], row)) for row in table[1:]}
     assert list(by_name) == list(hostile_batch["rows"])
     assert by_name["b_correct"]["percent"] == "100.0" and by_name["b_correct"]["mlp"] == "3"
@@ -186,7 +218,9 @@ def test_the_gradebook_has_a_row_per_student_and_a_column_per_hook(hostile_batch
 
 # -- no state passes from one student to the next ---------------------------------------------------
 
-LEAKY = MLP + """
+LEAKY = (
+    MLP
+    + """
 import glob, os, time
 import torch
 
@@ -219,8 +253,11 @@ torch.manual_seed(0)
 def mlp():
     return MLP()
 """
+)
 
-VICTIM = MLP + """
+VICTIM = (
+    MLP
+    + """
 import os, time
 import torch
 
@@ -231,6 +268,7 @@ def mlp():
         return nn.Sequential()  # fails every check
     return MLP()
 """
+)
 
 
 @pytest.mark.slow
@@ -260,7 +298,11 @@ def test_nothing_of_one_student_reaches_the_next(tmp_path, monkeypatch, sandbox)
 
 
 def _verdicts(result: dict) -> dict:
-    checks = {c["id"]: (c["status"], c["score"], c.get("message"), c.get("hint")) for h in result["hooks"].values() for c in h["checks"]}
+    checks = {
+        c["id"]: (c["status"], c["score"], c.get("message"), c.get("hint"))
+        for h in result["hooks"].values()
+        for c in h["checks"]
+    }
     return {"score": result["score"], "warnings": result["warnings"], "checks": checks}
 
 
@@ -271,8 +313,11 @@ def test_a_batch_grades_each_submission_as_if_graded_alone(tmp_path):
     and the same verdicts, messages and hints as `grader run` gives it alone."""
     subs = tmp_path / "class"
     subs.mkdir()
-    for name, src in [("a_example", ROOT / "examples" / "submission"), ("b_reference", ROOT / "reference"),
-                      ("c_from_memory", SUBMISSIONS / "bugs" / "load_model_file_from_memory")]:
+    for name, src in [
+        ("a_example", ROOT / "examples" / "submission"),
+        ("b_reference", ROOT / "reference"),
+        ("c_from_memory", SUBMISSIONS / "bugs" / "load_model_file_from_memory"),
+    ]:
         shutil.copytree(src, subs / name, ignore=shutil.ignore_patterns("__pycache__", "bug.toml"))
     found, _ = collect([], [subs])
     rows = run_batch(found, BatchSettings(results_dir=tmp_path / "out", jobs=1, seed=5))
@@ -328,7 +373,9 @@ def test_grader_gradebook_merges_results_produced_separately(tmp_path):
         assert p.returncode in (0, 1), p.stderr
     (results / "unrelated.json").write_text('{"not": "a result"}')
     runner = CliRunner()
-    r = runner.invoke(main, ["gradebook", str(results), "-o", str(tmp_path / "gb.csv"), "--html", str(tmp_path / "class.html")])
+    r = runner.invoke(
+        main, ["gradebook", str(results), "-o", str(tmp_path / "gb.csv"), "--html", str(tmp_path / "class.html")]
+    )
     assert r.exit_code == 0, r.output
     assert "unrelated.json: not a grader result" in r.output
     table = list(csv.DictReader((tmp_path / "gb.csv").open()))
@@ -350,8 +397,21 @@ def test_grader_gradebook_merges_results_produced_separately(tmp_path):
 @pytest.mark.slow
 def test_grader_run_with_several_submissions_writes_the_class_outputs(tmp_path):
     out = tmp_path / "out"
-    p = grader("run", ROOT / "reference", SUBMISSIONS / "bugs" / "mlp_no_relu", "--only", "mlp", "--jobs", "2",
-               "--results-dir", out, "-f", "text", "-f", "junit")
+    p = grader(
+        "run",
+        ROOT / "reference",
+        SUBMISSIONS / "bugs" / "mlp_no_relu",
+        "--only",
+        "mlp",
+        "--jobs",
+        "2",
+        "--results-dir",
+        out,
+        "-f",
+        "text",
+        "-f",
+        "junit",
+    )
     assert p.returncode == 1, p.stderr  # one submission did not pass every check
     assert "Traceback" not in p.stderr
     assert "[2/2]" in p.stderr  # progress, one line per submission off a terminal
@@ -396,8 +456,14 @@ def test_collect_names_submissions_uniquely_and_says_what_it_left_out(tmp_path):
 
 
 def _result(student=None, **extra) -> dict:
-    r = {"schema": "grader-result/1", "submission": "s", "score": 1.0, "max_score": 2.0, "seed": 1,
-         "hooks": {"mlp": {"section": "s", "status": "failed", "score": 1.0, "max_score": 2.0, "checks": []}}}
+    r = {
+        "schema": "grader-result/1",
+        "submission": "s",
+        "score": 1.0,
+        "max_score": 2.0,
+        "seed": 1,
+        "hooks": {"mlp": {"section": "s", "status": "failed", "score": 1.0, "max_score": 2.0, "checks": []}},
+    }
     if student:
         r["student"] = student
     r.update(extra)
@@ -414,9 +480,9 @@ def test_row_status_says_what_happened():
 
 
 def test_gradebook_cells_cannot_be_spreadsheet_formulas():
-    entries = [Entry("=HYPERLINK(\"x\")", _result(grading_error="-1+1"))]
+    entries = [Entry('=HYPERLINK("x")', _result(grading_error="-1+1"))]
     row = list(csv.reader(io.StringIO(render_csv(entries))))[1]
-    assert row[0] == "'=HYPERLINK(\"x\")" and "'-1+1" in row
+    assert row[0] == '\'=HYPERLINK("x")' and "'-1+1" in row
 
 
 def test_the_budget_running_out_is_recorded(tmp_path):

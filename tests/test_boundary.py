@@ -41,7 +41,10 @@ def test_infinite_loop_times_out_and_the_rest_is_graded(quick, submissions):
     assert r["stats"]["workers_started"] >= 2
 
 
-@pytest.mark.parametrize("case,why", [("exit_at_import", "ended the worker while importing"), ("hang_at_import", "did not finish importing within 3 s")])
+@pytest.mark.parametrize(
+    "case,why",
+    [("exit_at_import", "ended the worker while importing"), ("hang_at_import", "did not finish importing within 3 s")],
+)
 def test_a_module_that_breaks_the_import_is_blamed_and_skipped(quick, submissions, case, why):
     r = quick(submissions / "boundary" / case, ["mlp", "nest_mlp"])
     assert r.status("nest_mlp") == "passed"

@@ -42,14 +42,38 @@ def result(student: str, statuses: dict[str, list[str]], **extra) -> dict:
         cells = []
         for name, status in zip(("outputs", "gradients", "structure"), checks):
             score = 1.0 if status == "passed" else 0.0
-            cells.append({"id": f"{hook}/{name}[cpu]", "status": status, "score": score,
-                          "max_score": 0.0 if status == "skipped" else 1.0, "device": "cpu", "message": ""})
+            cells.append(
+                {
+                    "id": f"{hook}/{name}[cpu]",
+                    "status": status,
+                    "score": score,
+                    "max_score": 0.0 if status == "skipped" else 1.0,
+                    "device": "cpu",
+                    "message": "",
+                }
+            )
         hs, hm = sum(c["score"] for c in cells), sum(c["max_score"] for c in cells)
         total, mx = total + hs, mx + hm
-        hooks[hook] = {"section": "layers_and_blocks", "status": "passed" if hs == hm else "failed",
-                       "score": hs, "max_score": hm, "message": "", "checks": cells}
-    r = {"schema": "grader-result/1", "submission": student, "student": student, "score": total, "max_score": mx,
-         "seed": 42, "devices": ["cpu"], "versions": {"grader": "0.1.0"}, "warnings": [], "hooks": hooks}
+        hooks[hook] = {
+            "section": "layers_and_blocks",
+            "status": "passed" if hs == hm else "failed",
+            "score": hs,
+            "max_score": hm,
+            "message": "",
+            "checks": cells,
+        }
+    r = {
+        "schema": "grader-result/1",
+        "submission": student,
+        "student": student,
+        "score": total,
+        "max_score": mx,
+        "seed": 42,
+        "devices": ["cpu"],
+        "versions": {"grader": "0.1.0"},
+        "warnings": [],
+        "hooks": hooks,
+    }
     r.update(extra)
     return r
 
@@ -60,8 +84,19 @@ CLASS = [
     Entry("bo", result("bo", {"mlp": [P, F, P], "nest_mlp": [P, P, S]})),
     Entry("cy", result("cy", {"mlp": [F, F, P], "nest_mlp": [F, F, S]})),
     Entry("<script>alert(1)</script>", result("x", {"mlp": [F, F, F], "nest_mlp": [F, F, F]})),
-    Entry("dee", {"schema": "grader-result/1", "submission": "dee", "score": 0.0, "max_score": 0.0, "seed": 42,
-                  "hooks": {}, "grading_error": "the grading process ended unexpectedly", "grading_status": "grading error"}),
+    Entry(
+        "dee",
+        {
+            "schema": "grader-result/1",
+            "submission": "dee",
+            "score": 0.0,
+            "max_score": 0.0,
+            "seed": 42,
+            "hooks": {},
+            "grading_error": "the grading process ended unexpectedly",
+            "grading_status": "grading error",
+        },
+    ),
 ]
 
 # Measures what the browser drew and leaves it in the DOM for --dump-dom to print.
@@ -91,9 +126,18 @@ def render_in_browser(page: str, tmp_path) -> dict:
     html = tmp_path / "report.html"
     html.write_text(probed, encoding="utf-8")
     cmd = [
-        browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-        "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1200,2000", "--dump-dom", html.as_uri(),
+        browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-extensions",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,2000",
+        "--dump-dom",
+        html.as_uri(),
     ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     m = re.search(r'<pre id="probe">(.*?)</pre>', p.stdout, re.S)
@@ -107,8 +151,14 @@ def test_both_charts_render_in_proportion_to_the_data(tmp_path):
     assert len(got["charts"]) == 2 and all(c["w"] > 100 and c["h"] > 50 for c in got["charts"])
     # Pass rate per check, over the students it was graded for (the grading error counts nowhere).
     rates = {r["check"]: r for r in got["rates"]}
-    expected = {"mlp/outputs": 2 / 4, "mlp/gradients": 1 / 4, "mlp/structure": 3 / 4,
-                "nest_mlp/outputs": 2 / 4, "nest_mlp/gradients": 2 / 4, "nest_mlp/structure": 1 / 2}
+    expected = {
+        "mlp/outputs": 2 / 4,
+        "mlp/gradients": 1 / 4,
+        "mlp/structure": 3 / 4,
+        "nest_mlp/outputs": 2 / 4,
+        "nest_mlp/gradients": 2 / 4,
+        "nest_mlp/structure": 1 / 2,
+    }
     assert {k: r["rate"] for k, r in rates.items()} == pytest.approx(expected, abs=1e-4)
     full = got["tracks"][0]["w"]
     assert full > 100
@@ -128,7 +178,7 @@ def test_the_report_is_self_contained_and_escapes_names():
     page = class_report.render(CLASS)
     assert "default-src 'none'" in page
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert not re.search(r'(src|href)\s*=|url\(|@import|https?://', page)
+    assert not re.search(r"(src|href)\s*=|url\(|@import|https?://", page)
     assert class_report.render(CLASS) == page  # deterministic
 
 

@@ -18,13 +18,12 @@ import jsonschema
 import pytest
 import xmlschema
 from click.testing import CliRunner
+from conftest import ROOT, SUBMISSIONS
 
 from grader import schemas
 from grader.cli import main
 from grader.reports.classroom import sequential_sum
 from grader.trusted.assignment import load_assignment
-
-from conftest import ROOT, SUBMISSIONS
 
 ONE_BUG = SUBMISSIONS / "bugs" / "mlp_no_relu"
 GRADER = [sys.executable, "-c", "from grader.cli import main; main()"]
@@ -33,7 +32,11 @@ GRADER = [sys.executable, "-c", "from grader.cli import main; main()"]
 def grader(*args, cwd=ROOT, env=None) -> subprocess.CompletedProcess:
     """The real command in a fresh process: real exit codes, real stderr."""
     return subprocess.run(
-        [*GRADER, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600,
+        [*GRADER, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
 
@@ -139,7 +142,10 @@ def test_seed_reproduces_a_run_exactly_and_another_seed_changes_the_inputs(tmp_p
     assert first == again
     assert "Some tensors share memory" in json.dumps(first)
     assert other["seed"] == 8 and other["score"] == first["score"]  # same verdicts ...
-    messages = lambda r: [c["message"] for h in r["hooks"].values() for c in h["checks"]]
+
+    def messages(r):
+        return [c["message"] for h in r["hooks"].values() for c in h["checks"]]
+
     assert messages(other) != messages(first)  # ... on other inputs
 
 
@@ -183,17 +189,19 @@ def test_a_plugin_with_broken_checks_exits_3_and_names_them_on_stderr(tmp_path):
     assert r["hooks"]["mlp"]["status"] == "failed"  # the chapter's own checks still graded the bug
 
 
-
 def test_k_runs_only_the_checks_it_selects_and_reports_the_others_as_not_selected(grade):
     # mlp_no_relu fails its outputs and passes its structure: -k picks which of them runs.
     for keyword, status in [("outputs", "failed"), ("structure", "passed")]:
         r = grade(ONE_BUG, only=["mlp"], keyword=keyword)
         ran = {c["id"]: c["status"] for c in r.checks() if c["status"] != "skipped"}  # (CUDA cells skip here)
         assert ran and all(keyword in i for i in ran) and set(ran.values()) == {status}, ran
-        skipped = {c["id"]: c.get("message") for c in r.checks() if c["status"] == "skipped" and c["id"].startswith("mlp/")}
+        skipped = {
+            c["id"]: c.get("message") for c in r.checks() if c["status"] == "skipped" and c["id"].startswith("mlp/")
+        }
         # A check -k did not pick is "not selected", its CUDA cell too; one it picked, there only.
         assert all((m == "not selected in this run") == (keyword not in i) for i, m in skipped.items()), skipped
         assert any(keyword not in i for i in skipped) and any("[cuda]" in i for i in skipped), skipped
+
 
 # -- the starter ----------------------------------------------------------------------------------------
 
@@ -240,7 +248,8 @@ def test_gradescope_build_writes_an_uploadable_zip(tmp_path):
     course = tmp_path / "course"
     (course / "checks").mkdir(parents=True)
     (course / "checks" / "extra.py").write_text("def grader_points(hook, check):\n    return None\n")
-    (course / "pyproject.toml").write_text(textwrap.dedent("""
+    (course / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [tool.grader]
         name = "HW"
         hooks = ["mlp"]
@@ -249,9 +258,12 @@ def test_gradescope_build_writes_an_uploadable_zip(tmp_path):
         "mlp/outputs" = 2
         [tool.grader.visibility]
         "mlp/gradients" = "after_due_date"
-    """))
+    """)
+    )
     zpath = tmp_path / "autograder.zip"
-    result = CliRunner().invoke(main, ["gradescope", "build", "--assignment", str(course / "pyproject.toml"), "-o", str(zpath)])
+    result = CliRunner().invoke(
+        main, ["gradescope", "build", "--assignment", str(course / "pyproject.toml"), "-o", str(zpath)]
+    )
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(zpath) as z:
         names = set(z.namelist())
@@ -263,7 +275,12 @@ def test_gradescope_build_writes_an_uploadable_zip(tmp_path):
             assert text.startswith("#!/usr/bin/env bash")
             check = subprocess.run(["bash", "-n"], input=text, text=True, capture_output=True)
             assert check.returncode == 0, check.stderr
-        assert {"assignment.toml", "checks/extra.py", "grader-src/pyproject.toml", "grader-src/grader/cli/run.py"} <= names
+        assert {
+            "assignment.toml",
+            "checks/extra.py",
+            "grader-src/pyproject.toml",
+            "grader-src/grader/cli/run.py",
+        } <= names
         run = z.read("run_autograder").decode()
         assert "--assignment /autograder/source/assignment.toml" in run
         assert "--format gradescope --output /autograder/results/results.json" in run
@@ -272,7 +289,11 @@ def test_gradescope_build_writes_an_uploadable_zip(tmp_path):
         z.extract("checks/extra.py", tmp_path / "x")
     # The re-rooted [tool.grader] table loads as the same assignment, plugins included.
     a = load_assignment(tmp_path / "x" / "assignment.toml")
-    assert a.hooks == ["mlp"] and a.points == {"mlp/outputs": 2.0} and a.visibility_of == {"mlp/gradients": "after_due_date"}
+    assert (
+        a.hooks == ["mlp"]
+        and a.points == {"mlp/outputs": 2.0}
+        and a.visibility_of == {"mlp/gradients": "after_due_date"}
+    )
     assert a.plugins == [str((tmp_path / "x" / "checks" / "extra.py").resolve())]
     # Same inputs, same bytes.
     again = tmp_path / "again.zip"
@@ -282,7 +303,19 @@ def test_gradescope_build_writes_an_uploadable_zip(tmp_path):
 
 def test_gradescope_build_with_install_specs_bundles_no_source(tmp_path):
     zpath = tmp_path / "a.zip"
-    result = CliRunner().invoke(main, ["gradescope", "build", "-o", str(zpath), "--install", "grader @ git+https://example.invalid/grader@v1", "--torch", "torch==2.5.1"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "gradescope",
+            "build",
+            "-o",
+            str(zpath),
+            "--install",
+            "grader @ git+https://example.invalid/grader@v1",
+            "--torch",
+            "torch==2.5.1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(zpath) as z:
         assert set(z.namelist()) == {"setup.sh", "run_autograder"}
@@ -300,7 +333,7 @@ def _step_script(workflow: str, step: str) -> str:
     run = next(i for i in range(start, len(lines)) if lines[i].strip() == "run: |")
     indent = len(lines[run + 1]) - len(lines[run + 1].lstrip())
     block = []
-    for line in lines[run + 1:]:
+    for line in lines[run + 1 :]:
         if line.strip() and len(line) - len(line.lstrip()) < indent:
             break
         block.append(line[indent:])
@@ -326,9 +359,18 @@ def test_the_classroom_workflow_feeds_the_reporter(tmp_path):
     summary.touch()
     bin_dir = Path(sys.executable).parent
     p = subprocess.run(
-        ["bash", "-e", "-c", _step_script(wf, "Grade")], cwd=repo, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(output),
-             "GITHUB_STEP_SUMMARY": str(summary), "NO_COLOR": "1"},
+        ["bash", "-e", "-c", _step_script(wf, "Grade")],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "NO_COLOR": "1",
+        },
     )
     assert p.returncode == 0, p.stderr
     assert "Score:" in p.stdout  # the text report, in the log
@@ -344,8 +386,16 @@ def test_the_classroom_workflow_feeds_the_reporter(tmp_path):
     (repo / "grading" / "assignment.toml").write_text('hooks = ["mlpp"]\n')
     (repo / "grader-classroom.json").unlink()
     p = subprocess.run(
-        ["bash", "-e", "-c", _step_script(wf, "Grade")], cwd=repo, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(output),
-             "GITHUB_STEP_SUMMARY": str(summary)},
+        ["bash", "-e", "-c", _step_script(wf, "Grade")],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        },
     )
     assert p.returncode != 0 and "unknown hook 'mlpp'" in p.stderr

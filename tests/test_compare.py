@@ -13,8 +13,18 @@ from hypothesis import given, settings
 
 from grader.trusted.compare import close, default_tolerance, mismatch
 
-DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
-          torch.int8, torch.uint8, torch.int64, torch.bool]
+DTYPES = [
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.complex64,
+    torch.complex128,
+    torch.int8,
+    torch.uint8,
+    torch.int64,
+    torch.bool,
+]
 SPECIALS = [0.0, -0.0, 1.0, -1.0, 1e-5, 1e-7, 3.0, math.inf, -math.inf, math.nan, 1e30]
 
 
@@ -35,8 +45,12 @@ def pairs(draw):
     # actual = expected nudged by steps around the tolerance, or an unrelated value
     nudges = st.one_of(st.just(0.0), st.sampled_from([1e-7, -1e-6, 1e-5, 2e-5, 1e-3, 0.5]), st.sampled_from(SPECIALS))
     a = [x + d if draw(st.booleans()) else d for x, d in zip(e, [draw(nudges) for _ in range(n)])]
-    rtol, atol = draw(st.one_of(st.just(default_tolerance(dtype)), st.tuples(
-        st.sampled_from([0.0, 1e-7, 1.3e-6, 1e-3, 0.1]), st.sampled_from([0.0, 1e-7, 1e-5, 1e-3, 1.0]))))
+    rtol, atol = draw(
+        st.one_of(
+            st.just(default_tolerance(dtype)),
+            st.tuples(st.sampled_from([0.0, 1e-7, 1.3e-6, 1e-3, 0.1]), st.sampled_from([0.0, 1e-7, 1e-5, 1e-3, 1.0])),
+        )
+    )
 
     def tensor(xs):
         t = torch.tensor(xs, dtype=torch.float64)

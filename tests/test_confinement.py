@@ -14,14 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_report, strongest, survivors
 
 from grader.testing import Graded
 from grader.trusted.grading import Grader, Options
 from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_level, probe_all, runtime_roots
 from grader.trusted.submission import Timeouts
 from grader.trusted.workers import WORKER_ENV
-
-from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_report, strongest, survivors
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = probe_all()
@@ -83,9 +82,24 @@ def test_unknown_forced_and_required_levels_are_refused():
 def test_cli_refuses_to_grade_below_the_minimum(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.run(
-        [sys.executable, "-c", "from grader.cli import main; main()", "run", str(EXPLOITS / "exit_at_import"),
-         "--sandbox", "process", "--min-sandbox", strongest() if strongest() != "process" else "bwrap", "-f", "json", "-o", str(out)],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-c",
+            "from grader.cli import main; main()",
+            "run",
+            str(EXPLOITS / "exit_at_import"),
+            "--sandbox",
+            "process",
+            "--min-sandbox",
+            strongest() if strongest() != "process" else "bwrap",
+            "-f",
+            "json",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 2
     assert "below the required" in proc.stderr or "not available" in proc.stderr
@@ -126,8 +140,26 @@ def test_what_a_worker_sees(graders, host, level):
         # project was cloned: /work here, elsewhere in CI).
         runtime_tops = {r.strip("/").split("/")[0] for r in runtime_roots()}
         assert "root_cut" not in view
-        assert set(view["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "root", "sbin",
-                                     "submission", "sys", "tmp", "usr"} | runtime_tops
+        assert (
+            set(view["root"])
+            <= {
+                "bin",
+                "dev",
+                "etc",
+                "lib",
+                "lib32",
+                "lib64",
+                "libx32",
+                "proc",
+                "root",
+                "sbin",
+                "submission",
+                "sys",
+                "tmp",
+                "usr",
+            }
+            | runtime_tops
+        )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="unprivileged already: test_what_a_worker_sees[bwrap] covers it")
@@ -199,7 +231,9 @@ def test_a_killed_grader_leaves_a_valid_report_and_no_worker(host, tmp_path):
     sub = host.submission("import_never_returns")
     proc = subprocess.Popen(
         [sys.executable, "-c", "from grader.cli import main; main()", "run", str(sub), *args, "--timeout", "120"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -217,7 +251,9 @@ def test_a_killed_grader_leaves_a_valid_report_and_no_worker(host, tmp_path):
 
     ET.parse(outs["junit"])
     time.sleep(1.0)
-    leftovers = [e for e in os.listdir("/proc") if e.isdigit() and _cmdline(e).startswith("bwrap") and str(sub) in _cmdline(e)]
+    leftovers = [
+        e for e in os.listdir("/proc") if e.isdigit() and _cmdline(e).startswith("bwrap") and str(sub) in _cmdline(e)
+    ]
     assert leftovers == []
 
 
@@ -231,7 +267,7 @@ def _cmdline(pid: str) -> str:
 
 # -- one hostile hook among correct ones ----------------------------------------------------------
 
-HOSTILE_MLP = '''
+HOSTILE_MLP = """
 
 def mlp():  # replaced: exits the worker, leaving a daemon and an atexit hook behind
     import atexit, ctypes, os, time
@@ -242,7 +278,7 @@ def mlp():  # replaced: exits the worker, leaving a daemon and an atexit hook be
         time.sleep(30)
         os._exit(0)
     os._exit(0)
-'''
+"""
 
 
 def test_one_hostile_hook_among_correct_ones(host, tmp_path):
@@ -278,7 +314,11 @@ def test_grader_sandbox_lists_every_level_and_the_choice(monkeypatch):
 
     out = CliRunner().invoke(main, ["sandbox"])
     assert out.exit_code == 0, out.output
-    lines = {line.split()[0]: line.split()[1] for line in out.output.splitlines() if line.split() and line.split()[0] in LEVELS}
+    lines = {
+        line.split()[0]: line.split()[1]
+        for line in out.output.splitlines()
+        if line.split() and line.split()[0] in LEVELS
+    }
     assert set(lines) == set(LEVELS) and lines["process"] == "yes"
     assert f"grader run uses: {strongest()}" in out.output
     # A level that cannot run here says so, with the reason, and is not chosen.
@@ -287,7 +327,10 @@ def test_grader_sandbox_lists_every_level_and_the_choice(monkeypatch):
         monkeypatch.setitem(sandbox._PROBES, f"{top}:{os.geteuid()}", (False, "missing in this test"))
         out = CliRunner().invoke(main, ["sandbox"])
         assert out.exit_code == 0, out.output
-        assert any(line.startswith(top) and "no" in line.split()[1] and "missing in this test" in line for line in out.output.splitlines())
+        assert any(
+            line.startswith(top) and "no" in line.split()[1] and "missing in this test" in line
+            for line in out.output.splitlines()
+        )
         assert f"grader run uses: {top}" not in out.output
 
 

@@ -36,14 +36,13 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import grader.kit
 from grader import hookspecs
 from grader.plugins import get_plugin_manager
 from grader.trusted.course import load_course
 from grader.trusted.inventory import collect_checks
-
-from conftest import ROOT
 
 TESTS = ROOT / "tests"
 DOC = ROOT / "docs" / "plugin-authors.md"
@@ -62,8 +61,16 @@ HOOKS = harness_hooks()
 
 
 def test_there_are_harness_hooks_to_check():
-    assert {"grader_exercises", "grader_reference", "grader_checks", "grader_tolerance", "grader_points",
-            "grader_visibility", "grader_report_formats", "grader_result"} <= set(HOOKS)
+    assert {
+        "grader_exercises",
+        "grader_reference",
+        "grader_checks",
+        "grader_tolerance",
+        "grader_points",
+        "grader_visibility",
+        "grader_report_formats",
+        "grader_result",
+    } <= set(HOOKS)
 
 
 # -- 1 and 2: harness hooks are documented -------------------------------------------------------
@@ -78,7 +85,9 @@ def test_harness_hook_docstring_is_a_contract(hook):
     for arg in sig.parameters:
         assert re.search(rf"^:param {arg}:", doc, re.M), f"{hook}: no `:param {arg}:` line"
     documented = set(re.findall(r"^:param (\w+):", doc, re.M))
-    assert documented <= set(sig.parameters), f"{hook} documents arguments it does not take: {documented - set(sig.parameters)}"
+    assert documented <= set(sig.parameters), (
+        f"{hook} documents arguments it does not take: {documented - set(sig.parameters)}"
+    )
     if sig.return_annotation not in (None, "None"):
         assert re.search(r"^:return:", doc, re.M), f"{hook}: no `:return:` line"
 
@@ -180,8 +189,7 @@ def test_every_exercise_hook_has_a_task_statement(courses, which):
     course, _ = courses[which]
     assert course.hooks
     bad = {
-        name: spec.doc for name, spec in course.hooks.items()
-        if len(spec.doc) < 80 or len(spec.summary.strip()) < 20
+        name: spec.doc for name, spec in course.hooks.items() if len(spec.doc) < 80 or len(spec.summary.strip()) < 20
     }
     assert not bad, f"exercise hooks without a task statement: {bad}"
 
@@ -212,8 +220,11 @@ def _documented(obj) -> bool:
 
 def test_kit_functions_and_classes_have_docstrings():
     missing = [
-        name for name, obj in vars(grader.kit).items()
-        if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
-        and obj.__module__ == "grader.kit" and not _documented(obj)
+        name
+        for name, obj in vars(grader.kit).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == "grader.kit"
+        and not _documented(obj)
     ]
     assert not missing, f"grader.kit functions or classes without a docstring: {missing}"

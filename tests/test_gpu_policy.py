@@ -13,8 +13,8 @@ import textwrap
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from grader.kit import cuda_devices
 from grader.trusted.compare import CUDA_TOLERANCES, device_tolerance
 from grader.trusted.probes import SubmissionView
@@ -124,7 +124,16 @@ def test_cuda_devices_helper_reads_the_run(tmp_path):
     assert cuda_devices(Request()) == []
 
 
-GPU_HOOKS = ["try_gpu", "try_all_gpus", "load_params_to", "time_matmul", "frobenius_log", "two_gpu_matmul", "save_params", "load_params"]
+GPU_HOOKS = [
+    "try_gpu",
+    "try_all_gpus",
+    "load_params_to",
+    "time_matmul",
+    "frobenius_log",
+    "two_gpu_matmul",
+    "save_params",
+    "load_params",
+]
 
 
 def test_gpu_cells_never_pass_without_a_gpu(grade):

@@ -16,7 +16,11 @@ def test_each_loading_problem_is_reported_on_its_hook(grade, submissions):
 
     h = r.hook("chimera")
     assert h["status"] == "error"
-    assert "wrong argument names" in h["message"] and "chimera(depth)" in h["message"] and "expected chimera()" in h["message"]
+    assert (
+        "wrong argument names" in h["message"]
+        and "chimera(depth)" in h["message"]
+        and "expected chimera()" in h["message"]
+    )
 
     h = r.hook("block1")
     assert h["status"] == "error"
@@ -48,7 +52,9 @@ def test_a_submission_whose_files_are_one_folder_down_is_told_so(grade, submissi
     assert r.status("mlp") == "not_attempted"
     assert "no Python module at the top level" in r["warnings"][0]
     assert "one folder down, in `hw/`" in r["warnings"][0]
-    assert grade(submissions / "loading" / "nested" / "hw", only=["mlp"]).status("mlp") == "passed"  # the folder, graded
+    assert (
+        grade(submissions / "loading" / "nested" / "hw", only=["mlp"]).status("mlp") == "passed"
+    )  # the folder, graded
     # An empty submission is told only the first half; one with modules, nothing of it.
     empty = grade(tmp_path, only=["mlp"])["warnings"][0]
     assert "no Python module at the top level" in empty and "folder down" not in empty

@@ -3,15 +3,15 @@ passed and never failed: the submission's own modules or its own file are what t
 
 import textwrap
 
-STATE_DICT_PAIR = '''
+STATE_DICT_PAIR = """
 import torch
 
 
 def save_checkpoint(net, optimizer, epoch, path):
     torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, path)
-'''
+"""
 
-MODEL_FILE_ONLY = '''
+MODEL_FILE_ONLY = """
 import torch
 
 
@@ -21,15 +21,15 @@ def save_model_file(net, path):
 
 def load_model_file(path):
     return torch.jit.load(path)
-'''
+"""
 
-LOAD_PARAMS_ONLY = '''
+LOAD_PARAMS_ONLY = """
 from safetensors.torch import load_model
 
 
 def load_params(net, path):
     load_model(net, path)
-'''
+"""
 
 
 def write(tmp_path, code: str):
@@ -40,7 +40,9 @@ def write(tmp_path, code: str):
 def test_model_file_without_the_modules_it_saves(grade, tmp_path):
     r = grade(write(tmp_path, MODEL_FILE_ONLY), only=["save_model_file", "load_model_file"])
     assert r.status("save_model_file") == r.status("load_model_file") == "skipped"
-    assert r.check("save_model_file/file_written")["message"].startswith("not gradable without mlp and fixed_hidden_mlp")
+    assert r.check("save_model_file/file_written")["message"].startswith(
+        "not gradable without mlp and fixed_hidden_mlp"
+    )
     assert r.check("load_model_file/round_trip[mlp]")["message"].startswith("not gradable without `mlp`")
     assert r.score == r.max_score == 0
 

@@ -16,7 +16,8 @@ import textwrap
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from grader.kit import FunctionalSGD
@@ -181,7 +182,11 @@ def test_marked_checks_run_last_and_results_keep_every_check(grade):
     ids = {h: [c["id"] for c in r.checks(h)] for h in ("list_sequential", "train_shared_mlp", "load_checkpoint")}
     assert ids == {
         "list_sequential": ["list_sequential/forward", "list_sequential/unregistered"],
-        "train_shared_mlp": ["train_shared_mlp/final_parameters", "train_shared_mlp/losses", "train_shared_mlp/ties_kept"],
+        "train_shared_mlp": [
+            "train_shared_mlp/final_parameters",
+            "train_shared_mlp/losses",
+            "train_shared_mlp/ties_kept",
+        ],
         "load_checkpoint": ["load_checkpoint/epoch", "load_checkpoint/restores"],
     }
     assert all(c["status"] == "passed" for h in ids for c in r.checks(h))
@@ -193,8 +198,11 @@ def test_reloads_share_the_second_worker_with_the_marked_checks(grade):
     main one (a submission costs two workers, not four); the reloads still never see what the
     save left in memory (``bugs/load_model_file_from_memory`` fails them)."""
     r: Graded = grade(os.path.join(ROOT, "reference"), only=["save_model_file", "load_model_file", "train_shared_mlp"])
-    assert all(c["status"] == "passed" for h in ("save_model_file", "load_model_file", "train_shared_mlp") for c in r.checks(h))
+    assert all(
+        c["status"] == "passed" for h in ("save_model_file", "load_model_file", "train_shared_mlp") for c in r.checks(h)
+    )
     assert [c["id"] for c in r.checks("load_model_file")] == [
-        "load_model_file/round_trip[fixed_hidden_mlp]", "load_model_file/round_trip[mlp]"
+        "load_model_file/round_trip[fixed_hidden_mlp]",
+        "load_model_file/round_trip[mlp]",
     ]
     assert r["stats"]["workers_started"] == 2

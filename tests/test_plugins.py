@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import ROOT, SUBMISSIONS
 
 from grader.cli import main
 from grader.plugins import PluginError, describe_plugins, get_plugin_manager
@@ -26,8 +27,6 @@ from grader.reports import ReportOptions
 from grader.testing import one_bug_fixtures, one_bug_problems
 from grader.trusted.course import load_course
 from grader.trusted.inventory import check_inventory
-
-from conftest import ROOT, SUBMISSIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,7 +44,11 @@ GRADER = [sys.executable, "-c", "from grader.cli import main; main()"]
 
 def run_grader(*args, cwd=ROOT, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*GRADER, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600,
+        [*GRADER, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
 
@@ -80,10 +83,12 @@ def fake_distribution(where: Path, name: str, version: str, entry_points: dict[s
 def installed(tmp_path, clean_env):
     """A distribution ``grader-fixture-dist`` 1.2.3 whose entry point ``fixture_ep`` is a plugin
     giving ``mlp`` a total of 7 points."""
-    (tmp_path / "fixture_ep_plugin.py").write_text(textwrap.dedent('''
+    (tmp_path / "fixture_ep_plugin.py").write_text(
+        textwrap.dedent("""
         def grader_points(hook, check):
             return 7 if hook == "mlp" and check is None else None
-    '''))
+    """)
+    )
     fake_distribution(tmp_path, "grader-fixture-dist", "1.2.3", {"fixture_ep": "fixture_ep_plugin"})
     clean_env.syspath_prepend(str(tmp_path))
     yield tmp_path
@@ -135,10 +140,18 @@ def test_the_chapter_loads_like_any_plugin(clean_env):
 
 
 def test_plugin_option_takes_a_module_a_file_and_a_package_directory(clean_env):
-    result = CliRunner().invoke(main, [
-        "plugins", "--plugin", "grader.reports.json_report", "--plugin", str(PLUGINS / "loose_tolerance.py"),
-        "--plugin", str(EXAMPLE),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "plugins",
+            "--plugin",
+            "grader.reports.json_report",
+            "--plugin",
+            str(PLUGINS / "loose_tolerance.py"),
+            "--plugin",
+            str(EXAMPLE),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:]}
     assert rows["grader_local_plugin_loose_tolerance"][:2] == ["--plugin", "-"]
@@ -190,9 +203,22 @@ def test_pip_installed_example_is_found_through_its_entry_point(tmp_path):
     # Built from a copy: a build leaves build/ and *.egg-info next to the sources.
     shutil.copytree(EXAMPLE_DIR, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(target), str(source)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert pip.returncode == 0, pip.stderr
     env = {"PYTHONPATH": str(target), "GRADER_LOAD_PLUGINS": "layernorm"}
@@ -210,10 +236,22 @@ def test_pip_installed_example_is_found_through_its_entry_point(tmp_path):
 @pytest.mark.parametrize(
     "plugin,parts",
     [
-        ("typo_hook.py", ["unknown hook `grader_tolerence`", "did you mean `grader_tolerance(hook, check, dtype, device)`?"]),
-        ("not_a_hook.py", ["unknown hook `grader_helper`", "`grader_points(hook, check)`", "`grader_report_formats()`"]),
+        (
+            "typo_hook.py",
+            ["unknown hook `grader_tolerence`", "did you mean `grader_tolerance(hook, check, dtype, device)`?"],
+        ),
+        (
+            "not_a_hook.py",
+            ["unknown hook `grader_helper`", "`grader_points(hook, check)`", "`grader_report_formats()`"],
+        ),
         ("wrong_args.py", ["`grader_points(hook, name)` takes `name`", "expected `grader_points(hook, check)`"]),
-        ("default_arg.py", ["`grader_visibility(hook, check=None)` gives `check` a default value", "expected: `grader_visibility(hook, check)`"]),
+        (
+            "default_arg.py",
+            [
+                "`grader_visibility(hook, check=None)` gives `check` a default value",
+                "expected: `grader_visibility(hook, check)`",
+            ],
+        ),
         ("broken_import.py", ["failed to import", "RuntimeError: this plugin is broken"]),
     ],
 )
@@ -362,8 +400,19 @@ def test_hook_grader_report_formats_adds_a_format_used_like_the_built_in_ones():
     names = {line.split()[0] for line in result.output.splitlines()}
     assert {"tally", "text", "json"} <= names  # the built-in formats come through the same hook
     p = run_grader(
-        "run", EXAMPLE_DIR / "submissions" / "bugs" / "eps_outside_sqrt", "--only", "layer_norm", "--seed", "5", "--no-cuda",
-        "--plugin", EXAMPLE, "--plugin", PLUGINS / "tally_format.py", "-f", "tally",
+        "run",
+        EXAMPLE_DIR / "submissions" / "bugs" / "eps_outside_sqrt",
+        "--only",
+        "layer_norm",
+        "--seed",
+        "5",
+        "--no-cuda",
+        "--plugin",
+        EXAMPLE,
+        "--plugin",
+        PLUGINS / "tally_format.py",
+        "-f",
+        "tally",
     )
     assert p.returncode == 1, p.stderr
     lines = p.stdout.splitlines()
@@ -411,7 +460,7 @@ def test_example_leaves_the_chapter_unaffected(clean_env):
     with_example = get_plugin_manager([str(EXAMPLE)])
     before, after = load_course(plain), load_course(with_example)
     assert list(after.hooks)[: len(before.hooks)] == list(before.hooks)
-    assert list(after.hooks)[len(before.hooks):] == ["layer_norm"]
+    assert list(after.hooks)[len(before.hooks) :] == ["layer_norm"]
     chapter_before = check_inventory(before, plain)
     chapter_after = {h: v for h, v in check_inventory(after, with_example).items() if h != "layer_norm"}
     assert chapter_after == chapter_before
@@ -425,7 +474,9 @@ def test_example_loaded_the_reference_still_passes_every_chapter_hook(grade_with
     r = grade_with(EXAMPLE)(ROOT / "reference")
     chapter = {n: h for n, h in r["hooks"].items() if n != "layer_norm"}
     assert len(chapter) == 44
-    assert all(h["status"] in ("passed", "skipped") and h["score"] == h["max_score"] for h in chapter.values()), r.messages()
+    assert all(h["status"] in ("passed", "skipped") and h["score"] == h["max_score"] for h in chapter.values()), (
+        r.messages()
+    )
     assert r.status("layer_norm") == "not_attempted"  # the chapter's reference knows nothing of it
 
 
@@ -434,8 +485,12 @@ def test_example_own_test_suite_passes():
     """The plugin's tests, as its author runs them: `python -m pytest` in its directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADER_", "PYTEST_"))}
     p = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=EXAMPLE_DIR,
-        capture_output=True, text=True, timeout=600, env=env,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=EXAMPLE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert " passed" in p.stdout and "failed" not in p.stdout

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 import xmlschema
+from conftest import ROOT, SUBMISSIONS
 from markdown_it import MarkdownIt
 
 from grader import schemas
@@ -22,8 +23,6 @@ from grader.trusted.assignment import parse_assignment
 from grader.trusted.grading import Grader, Options
 from grader.trusted.scoring import failsafe_result, validate
 from grader.trusted.submission import Timeouts
-
-from conftest import ROOT, SUBMISSIONS
 
 HOOKS = ["mlp", "chimera"]
 CORRECT = ROOT / "reference"
@@ -96,8 +95,25 @@ def test_json_matches_its_schema_and_invariants(result):
 
 def test_the_schema_has_teeth():
     bad = failsafe_result("x", "why")
-    bad["hooks"] = {"mlp": {"section": "s", "status": "passed", "score": 1, "max_score": 1, "message": "", "checks": [
-        {"id": "mlp/outputs[cpu]", "status": "passed", "score": 1, "max_score": 1, "device": "cpu", "message": "leaked"}]}}
+    bad["hooks"] = {
+        "mlp": {
+            "section": "s",
+            "status": "passed",
+            "score": 1,
+            "max_score": 1,
+            "message": "",
+            "checks": [
+                {
+                    "id": "mlp/outputs[cpu]",
+                    "status": "passed",
+                    "score": 1,
+                    "max_score": 1,
+                    "device": "cpu",
+                    "message": "leaked",
+                }
+            ],
+        }
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schemas.load("json"))
     with pytest.raises(jsonschema.ValidationError):
@@ -152,7 +168,9 @@ def test_classroom_matches_the_reporter_and_adds_up_exactly(result):
     assert out["status"] == ("pass" if all_passed(result) else "fail")
     ran = [c for c in folded_checks(result) if c.status != "skipped"]
     assert [t["name"] for t in out["tests"]] == [c.key for c in ran]
-    assert [t["status"] for t in out["tests"]] == [{"passed": "pass", "error": "error"}.get(c.status, "fail") for c in ran]
+    assert [t["status"] for t in out["tests"]] == [
+        {"passed": "pass", "error": "error"}.get(c.status, "fail") for c in ran
+    ]
 
 
 def test_classroom_fractions_add_up_to_the_total():
@@ -229,12 +247,15 @@ def test_markdown_is_a_gfm_summary_with_the_right_totals(result):
     assert close(sum(possible), result["max_score"], len(body) * 1000)
     score_line = next(t.content for t in tokens if t.type == "inline" and t.content.startswith("**Score:"))
     got, mx = re.match(r"\*\*Score: ([\d.e+-]+) / ([\d.e+-]+)\*\*", score_line).groups()
-    assert float(got) == pytest.approx(total(result), rel=1e-3) and float(mx) == pytest.approx(result["max_score"], rel=1e-3)
+    assert float(got) == pytest.approx(total(result), rel=1e-3) and float(mx) == pytest.approx(
+        result["max_score"], rel=1e-3
+    )
     # One fenced block per failure line, nothing unfenced from the checks.
     fences = [t for t in tokens if t.type == "fence"]
     bad_hooks = [h for _, h in hooks if h["status"] in ("not_attempted", "error")]
     expected = len(bad_hooks) + sum(
-        len(c.details(STUDENT)) for c in folded_checks(result, hooks)
+        len(c.details(STUDENT))
+        for c in folded_checks(result, hooks)
         if c.status in ("failed", "error") and result["hooks"][c.hook]["status"] not in ("not_attempted", "error")
     )
     assert len(fences) == expected
@@ -314,23 +335,76 @@ def test_device_cells_fold_into_one_test():
     """As on a GPU machine: a check's cpu and cuda:0 cells share its point and fold into one
     Gradescope / Classroom test, each failing cell named."""
     cells = [
-        {"id": "mlp/outputs[cpu]", "status": "passed", "score": 0.5, "max_score": 0.5, "device": "cpu", "message": "", "visibility": "visible"},
-        {"id": "mlp/outputs[cuda:0]", "status": "failed", "score": 0.0, "max_score": 0.5, "device": "cuda:0",
-         "message": "the output is on cpu, expected cuda:0", "visibility": "visible"},
-        {"id": "mlp/shapes[wide-cpu]", "status": "passed", "score": 0.5, "max_score": 0.5, "device": "cpu", "message": "", "visibility": "visible"},
-        {"id": "mlp/shapes[wide-cuda:0]", "status": "passed", "score": 0.5, "max_score": 0.5, "device": "cuda:0", "message": "", "visibility": "visible"},
+        {
+            "id": "mlp/outputs[cpu]",
+            "status": "passed",
+            "score": 0.5,
+            "max_score": 0.5,
+            "device": "cpu",
+            "message": "",
+            "visibility": "visible",
+        },
+        {
+            "id": "mlp/outputs[cuda:0]",
+            "status": "failed",
+            "score": 0.0,
+            "max_score": 0.5,
+            "device": "cuda:0",
+            "message": "the output is on cpu, expected cuda:0",
+            "visibility": "visible",
+        },
+        {
+            "id": "mlp/shapes[wide-cpu]",
+            "status": "passed",
+            "score": 0.5,
+            "max_score": 0.5,
+            "device": "cpu",
+            "message": "",
+            "visibility": "visible",
+        },
+        {
+            "id": "mlp/shapes[wide-cuda:0]",
+            "status": "passed",
+            "score": 0.5,
+            "max_score": 0.5,
+            "device": "cuda:0",
+            "message": "",
+            "visibility": "visible",
+        },
     ]
     r = failsafe_result("sub", "x")
     del r["grading_error"]
-    r.update(score=1.5, final_score=1.5, max_score=2.0, seed=1, devices=["cpu", "cuda:0"], warnings=[], sections={"layers_and_blocks": "5.1"})
-    r["hooks"] = {"mlp": {"section": "layers_and_blocks", "status": "failed", "score": 1.5, "max_score": 2.0,
-                          "message": "1 of 4 checks did not pass", "visibility": "visible", "checks": cells}}
+    r.update(
+        score=1.5,
+        final_score=1.5,
+        max_score=2.0,
+        seed=1,
+        devices=["cpu", "cuda:0"],
+        warnings=[],
+        sections={"layers_and_blocks": "5.1"},
+    )
+    r["hooks"] = {
+        "mlp": {
+            "section": "layers_and_blocks",
+            "status": "failed",
+            "score": 1.5,
+            "max_score": 2.0,
+            "message": "1 of 4 checks did not pass",
+            "visibility": "visible",
+            "checks": cells,
+        }
+    }
     jsonschema.validate(r, schemas.load("json"))
     assert [c.key for c in folded_checks(r)] == ["mlp/outputs", "mlp/shapes[wide]"]
     gs = json.loads(RENDER["gradescope"].render(r, STUDENT))
     jsonschema.validate(gs, schemas.load("gradescope"))
     outputs = gs["tests"][0]
-    assert (outputs["name"], outputs["score"], outputs["max_score"], outputs["status"]) == ("mlp/outputs", 0.5, 1.0, "failed")
+    assert (outputs["name"], outputs["score"], outputs["max_score"], outputs["status"]) == (
+        "mlp/outputs",
+        0.5,
+        1.0,
+        "failed",
+    )
     assert "on `cuda:0`" in outputs["output"] and "expected cuda:0" in outputs["output"]
     cl = json.loads(RENDER["classroom"].render(r, STUDENT))
     assert [(t["name"], t["score"]) for t in cl["tests"]] == [("mlp/outputs", 0.5), ("mlp/shapes[wide]", 1.0)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import reference
 from grader import hookimpl
 
-from .specs import custom_layers, file_io, gpu, lazy_init, layers_and_blocks, parameters
+from .specs import custom_layers, file_io, gpu, layers_and_blocks, lazy_init, parameters
 
 SECTIONS = (layers_and_blocks, parameters, lazy_init, custom_layers, file_io, gpu)
 CHECKS = Path(__file__).parent / "checks"

@@ -76,8 +76,6 @@ def _atomic_write(path: str, data: str | bytes) -> None:
     os.replace(tmp, target)
 
 
-
-
 def _renderers(pm) -> dict:
     """Every report format by name; two plugins offering one name is a PluginError (silently
     keeping one would let an instructor's `json` lose to the built-in, or replace it)."""

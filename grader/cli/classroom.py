@@ -77,19 +77,42 @@ def classroom() -> None:
 
 
 @classroom.command()
-@click.option("--assignment", "assignment_path", default=None, metavar="PATH",
-              help="The assignment file's path inside the student repository, e.g. .github/grader/assignment.toml "
-                   "(checked here when that path exists).")
+@click.option(
+    "--assignment",
+    "assignment_path",
+    default=None,
+    metavar="PATH",
+    help="The assignment file's path inside the student repository, e.g. .github/grader/assignment.toml "
+    "(checked here when that path exists).",
+)
 @click.option("--submission", default=".", show_default=True, help="What to grade, relative to the repository root.")
-@click.option("--install", "installs", multiple=True, metavar="SPEC",
-              help=f"pip requirement(s) for the grader and your plugins (repeatable). Default: '{DEFAULT_INSTALL}' (edit ORG).")
-@click.option("--torch", "torch_spec", default=None, metavar="SPEC", help="torch requirement (default: the version installed here).")
-@click.option("--torch-index", default=TORCH_INDEX, show_default=True, help="Where pip gets torch (the CPU build: runners have no GPU).")
+@click.option(
+    "--install",
+    "installs",
+    multiple=True,
+    metavar="SPEC",
+    help=f"pip requirement(s) for the grader and your plugins (repeatable). Default: '{DEFAULT_INSTALL}' (edit ORG).",
+)
+@click.option(
+    "--torch",
+    "torch_spec",
+    default=None,
+    metavar="SPEC",
+    help="torch requirement (default: the version installed here).",
+)
+@click.option(
+    "--torch-index",
+    default=TORCH_INDEX,
+    show_default=True,
+    help="Where pip gets torch (the CPU build: runners have no GPU).",
+)
 @click.option("--python", "python_version", default="3.11", show_default=True, help="Python version on the runner.")
 @click.option("--step-id", default="grader", show_default=True, help="Id of the grading step (letters and digits).")
 @click.option("--timeout-minutes", type=click.IntRange(1, 360), default=20, show_default=True)
 @click.option("-o", "--output", default="-", help="Write the workflow here instead of standard output.")
-def workflow(assignment_path, submission, installs, torch_spec, torch_index, python_version, step_id, timeout_minutes, output):
+def workflow(
+    assignment_path, submission, installs, torch_spec, torch_index, python_version, step_id, timeout_minutes, output
+):
     """Print .github/workflows/classroom.yml: install the grader, grade, report points to Classroom."""
     if not re.fullmatch(r"[A-Za-z0-9]+", step_id):
         # The reporter reads "<ID>_RESULTS" and documents ids as letters and digits.

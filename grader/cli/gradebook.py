@@ -22,8 +22,13 @@ DEFAULT_RESULTS_DIR = Path("grader-results")
 @main.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", "output", default="-", show_default=True, help="CSV file ('-': standard output).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the class report (static HTML, viewable offline) here.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the class report (static HTML, viewable offline) here.",
+)
 @click.option("--title", default="Class report", show_default=True, help="Title of the HTML report.")
 def gradebook(results, output, html_path, title):
     """Merge JSON results (files, or directories searched for them) into one gradebook.
@@ -106,8 +111,27 @@ class Progress:
         self.stream.flush()
 
 
-def grade_class(submissions, each, jobs, results_dir, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox,
-                timeout, total_timeout, no_cuda, assignment_file, fail_under, audience, **_other) -> int:
+def grade_class(
+    submissions,
+    each,
+    jobs,
+    results_dir,
+    formats,
+    outputs,
+    seed,
+    only,
+    keyword,
+    plugins,
+    sandbox,
+    min_sandbox,
+    timeout,
+    total_timeout,
+    no_cuda,
+    assignment_file,
+    fail_under,
+    audience,
+    **_other,
+) -> int:
     """``grader run`` with several submissions or ``--each``: grade them all, write the results,
     the gradebook and the class report under the results directory; return the exit code."""
     from ..reports import all_passed, percent
@@ -119,15 +143,27 @@ def grade_class(submissions, each, jobs, results_dir, formats, outputs, seed, on
     try:
         subs, notes = collect(list(submissions), list(each))
     except BatchError as e:
-        raise Failure(str(e) if submissions or each else "give a SUBMISSION directory, several, or --each DIR", EXIT_USAGE) from None
+        raise Failure(
+            str(e) if submissions or each else "give a SUBMISSION directory, several, or --each DIR", EXIT_USAGE
+        ) from None
     for note in notes:
         click.echo(f"note: {note}", err=True)
     out = Path(results_dir or DEFAULT_RESULTS_DIR)
     timeouts = {k: v for k, v in (("check", timeout), ("submission", total_timeout)) if v is not None}
     settings = BatchSettings(
-        results_dir=out, jobs=jobs or default_jobs(), seed=seed, only=list(only), keyword=keyword, plugins=list(plugins),
-        sandbox=sandbox, min_sandbox=min_sandbox, timeouts=timeouts, cuda=not no_cuda,
-        assignment=str(assignment_file) if assignment_file else None, formats=list(formats), audience=audience,
+        results_dir=out,
+        jobs=jobs or default_jobs(),
+        seed=seed,
+        only=list(only),
+        keyword=keyword,
+        plugins=list(plugins),
+        sandbox=sandbox,
+        min_sandbox=min_sandbox,
+        timeouts=timeouts,
+        cuda=not no_cuda,
+        assignment=str(assignment_file) if assignment_file else None,
+        formats=list(formats),
+        audience=audience,
     )
     n_jobs = min(settings.jobs, len(subs))
     click.echo(f"Grading {len(subs)} submission(s), {n_jobs} at a time; results in {out}/", err=True)

@@ -73,14 +73,31 @@ def gradescope() -> None:
 
 
 @gradescope.command()
-@click.option("--assignment", "assignment_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Assignment file to bundle (its plugin files come along). Without it every hook is graded.")
-@click.option("-o", "--output", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--install", "installs", multiple=True, metavar="SPEC",
-              help="pip requirement(s) for the grader and your plugins (repeatable), e.g. "
-                   "'grader @ git+https://github.com/ORG/grader@v0.1.0'. Default: bundle this grader's source.")
-@click.option("--torch", "torch_spec", default=None, metavar="SPEC",
-              help="torch requirement (default: the version installed here), from --torch-index.")
+@click.option(
+    "--assignment",
+    "assignment_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Assignment file to bundle (its plugin files come along). Without it every hook is graded.",
+)
+@click.option(
+    "-o", "--output", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--install",
+    "installs",
+    multiple=True,
+    metavar="SPEC",
+    help="pip requirement(s) for the grader and your plugins (repeatable), e.g. "
+    "'grader @ git+https://github.com/ORG/grader@v0.1.0'. Default: bundle this grader's source.",
+)
+@click.option(
+    "--torch",
+    "torch_spec",
+    default=None,
+    metavar="SPEC",
+    help="torch requirement (default: the version installed here), from --torch-index.",
+)
 @click.option("--torch-index", default=TORCH_INDEX, show_default=True, help="Where pip gets torch.")
 def build(assignment_file, output, installs, torch_spec, torch_index):
     """Write an autograder zip (setup.sh, run_autograder, the assignment, the grader) to upload
@@ -105,7 +122,8 @@ def build(assignment_file, output, installs, torch_spec, torch_index):
             except ValueError:
                 raise Failure(
                     f"{assignment_file}: plugin {path} is outside the assignment's folder; move it there "
-                    "(the zip keeps paths relative to the assignment file)", EXIT_USAGE,
+                    "(the zip keeps paths relative to the assignment file)",
+                    EXIT_USAGE,
                 ) from None
             files[rel.as_posix()] = path.read_bytes()
         run_args = " --assignment /autograder/source/assignment.toml"
@@ -114,7 +132,9 @@ def build(assignment_file, output, installs, torch_spec, torch_index):
     else:
         root = _source_tree()
         if root is None:
-            raise Failure("this grader is not installed from a source tree; say where pip gets it with --install", EXIT_USAGE)
+            raise Failure(
+                "this grader is not installed from a source tree; say where pip gets it with --install", EXIT_USAGE
+            )
         for rel, data in _source_files(root):
             files[f"grader-src/{rel}"] = data
         install = "/autograder/source/grader-src"
@@ -195,7 +215,9 @@ def _source_files(root: Path) -> list[tuple[str, bytes]]:
     from ..trusted.assignment import tomllib
 
     meta = tomllib.loads((root / "pyproject.toml").read_text())
-    patterns = meta.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", ["grader*"])
+    patterns = (
+        meta.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", ["grader*"])
+    )
     out = [("pyproject.toml", (root / "pyproject.toml").read_bytes())]
     readme = meta.get("project", {}).get("readme")
     if isinstance(readme, str):
@@ -203,7 +225,9 @@ def _source_files(root: Path) -> list[tuple[str, bytes]]:
         # setuptools refuses a missing readme; a stub keeps the bundled install working.
         out.append((readme, path.read_bytes() if path.is_file() else b"# grader\n"))
     tops = sorted(
-        p for p in root.iterdir() if p.is_dir() and any(re.fullmatch(pat.replace("*", ".*"), p.name) for pat in patterns)
+        p
+        for p in root.iterdir()
+        if p.is_dir() and any(re.fullmatch(pat.replace("*", ".*"), p.name) for pat in patterns)
     )
     for top in tops:
         for path in sorted(top.rglob("*")):

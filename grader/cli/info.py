@@ -10,7 +10,9 @@ from . import EXIT_USAGE, Failure, _renderers, main
 
 
 @main.command("list")
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable).")
+@click.option(
+    "--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable)."
+)
 def list_(plugins):
     """List sections, hooks and their checks."""
     from ..plugins import PluginError, get_plugin_manager
@@ -36,7 +38,9 @@ def list_(plugins):
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable).")
+@click.option(
+    "--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable)."
+)
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init(directory, plugins, force):
     """Write a starter submission into DIRECTORY: one stub per hook, raising NotImplementedError,
@@ -59,7 +63,9 @@ def init(directory, plugins, force):
 
 
 @main.command()
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable).")
+@click.option(
+    "--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable)."
+)
 def plugins(plugins):
     """List loaded plugins: name, where they come from, version, file.
 
@@ -71,14 +77,18 @@ def plugins(plugins):
         pm = get_plugin_manager(list(plugins))
     except PluginError as e:
         raise Failure(str(e), EXIT_USAGE) from None
-    rows = [("name", "source", "version", "file")] + [(p.name, p.source, p.version or "-", p.path) for p in describe_plugins(pm)]
+    rows = [("name", "source", "version", "file")] + [
+        (p.name, p.source, p.version or "-", p.path) for p in describe_plugins(pm)
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         click.echo("  ".join(f"{c:<{w}}" for c, w in zip(r, widths)) + f"  {r[3]}")
 
 
 @main.command()
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable).")
+@click.option(
+    "--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable)."
+)
 def formats(plugins):
     """List report formats."""
     from ..plugins import PluginError, get_plugin_manager
@@ -104,6 +114,8 @@ def sandbox():
         for name, cls in sorted(LEVELS.items(), key=lambda kv: -kv[1].rank):
             ok, why = found[name]
             click.echo(f"{name:<9} {'yes' if ok else 'no':<4} {cls().describe() if ok else why}")
-        click.echo(f"\ngrader run uses: {choose_level(zygote=zygote).name} (--sandbox forces a level, --min-sandbox refuses to run below one)")
+        click.echo(
+            f"\ngrader run uses: {choose_level(zygote=zygote).name} (--sandbox forces a level, --min-sandbox refuses to run below one)"
+        )
     finally:
         zygote.close()

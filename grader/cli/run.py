@@ -13,31 +13,93 @@ from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, _atomic_
 
 @main.command()
 @click.argument("submissions", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--each", "each", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Grade every subdirectory of this directory, one submission each (repeatable): batch mode.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Batch mode: submissions graded at once (default: one per CPU core, memory permitting).")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Batch mode: where per-submission results, gradebook.csv and report.html go (default: grader-results).")
-@click.option("-f", "--format", "formats", multiple=True, help="Report format (repeatable; see `grader formats`). Default: text.")
-@click.option("-o", "--output", "outputs", multiple=True, help="File for the matching --format (repeatable): the n-th --output goes with the n-th --format; '-' or none is standard output.")
+@click.option(
+    "--each",
+    "each",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Grade every subdirectory of this directory, one submission each (repeatable): batch mode.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Batch mode: submissions graded at once (default: one per CPU core, memory permitting).",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Batch mode: where per-submission results, gradebook.csv and report.html go (default: grader-results).",
+)
+@click.option(
+    "-f", "--format", "formats", multiple=True, help="Report format (repeatable; see `grader formats`). Default: text."
+)
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    help="File for the matching --format (repeatable): the n-th --output goes with the n-th --format; '-' or none is standard output.",
+)
 @click.option("--seed", type=int, default=None, help="Seed for every random input; reproduces a run exactly.")
 @click.option("--only", multiple=True, help="Grade only this hook (repeatable).")
 @click.option("-k", "keyword", default=None, help="pytest -k expression selecting checks.")
-@click.option("--plugin", "plugins", multiple=True, help="Load a plugin: a module, a .py file or a package directory (repeatable).")
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    help="Load a plugin: a module, a .py file or a package directory (repeatable).",
+)
 @click.option("--sandbox", default=None, help="Force a confinement level.")
 @click.option("--min-sandbox", default=None, help="Refuse to grade below this confinement level.")
 @click.option("--timeout", type=float, default=None, help="Seconds allowed for one check (default 20).")
-@click.option("--total-timeout", type=float, default=None, help="Seconds allowed for the whole submission (default 600).")
+@click.option(
+    "--total-timeout", type=float, default=None, help="Seconds allowed for the whole submission (default 600)."
+)
 @click.option("--no-cuda", is_flag=True, help="Grade on the CPU only, even where CUDA devices exist.")
-@click.option("--assignment", "assignment_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Assignment TOML file (or a pyproject.toml with [tool.grader]): hooks graded, points, visibility, required hooks, time limits, seed.")
-@click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
-              help="Exit 0 when the score is at least PERCENT of the maximum, 1 below it (instead of 0 only when every check passed).")
-@click.option("--audience", type=click.Choice(["student", "instructor"]), default="student", show_default=True,
-              help="Who reads the reports: 'student' withholds the messages of checks that are not visible yet.")
-def run(submissions, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda,
-        assignment_file, fail_under, audience, each, jobs, results_dir):
+@click.option(
+    "--assignment",
+    "assignment_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Assignment TOML file (or a pyproject.toml with [tool.grader]): hooks graded, points, visibility, required hooks, time limits, seed.",
+)
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="PERCENT",
+    help="Exit 0 when the score is at least PERCENT of the maximum, 1 below it (instead of 0 only when every check passed).",
+)
+@click.option(
+    "--audience",
+    type=click.Choice(["student", "instructor"]),
+    default="student",
+    show_default=True,
+    help="Who reads the reports: 'student' withholds the messages of checks that are not visible yet.",
+)
+def run(
+    submissions,
+    formats,
+    outputs,
+    seed,
+    only,
+    keyword,
+    plugins,
+    sandbox,
+    min_sandbox,
+    timeout,
+    total_timeout,
+    no_cuda,
+    assignment_file,
+    fail_under,
+    audience,
+    each,
+    jobs,
+    results_dir,
+):
     """Grade SUBMISSION, a directory of .py files (several, or --each DIR: a class; see docs/batch.md)."""
     if each or jobs or results_dir or len(submissions) != 1:
         from .gradebook import grade_class
@@ -49,8 +111,24 @@ def run(submissions, formats, outputs, seed, only, keyword, plugins, sandbox, mi
     # Start the worker template first: its torch import overlaps ours.
     zygote = Zygote()
     try:
-        code = _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda,
-                    assignment_file=assignment_file, fail_under=fail_under, audience=audience)
+        code = _run(
+            zygote,
+            submission,
+            formats,
+            outputs,
+            seed,
+            only,
+            keyword,
+            plugins,
+            sandbox,
+            min_sandbox,
+            timeout,
+            total_timeout,
+            no_cuda,
+            assignment_file=assignment_file,
+            fail_under=fail_under,
+            audience=audience,
+        )
     finally:
         zygote.close()
     sys.exit(code)
@@ -63,8 +141,24 @@ def _pairs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[str
     return [(f, outputs[i] if i < len(outputs) else "-") for i, f in enumerate(formats)]
 
 
-def _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, sandbox, min_sandbox, timeout, total_timeout, no_cuda,
-         assignment_file=None, fail_under=None, audience="student") -> int:
+def _run(
+    zygote,
+    submission,
+    formats,
+    outputs,
+    seed,
+    only,
+    keyword,
+    plugins,
+    sandbox,
+    min_sandbox,
+    timeout,
+    total_timeout,
+    no_cuda,
+    assignment_file=None,
+    fail_under=None,
+    audience="student",
+) -> int:
     from ..plugins import PluginError
     from ..trusted.grading import Grader, GradingError, Options, UsageError
     from ..trusted.sandbox import SandboxUnavailable
@@ -90,8 +184,15 @@ def _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, san
     if total_timeout is not None:
         timeouts.submission = total_timeout
     options = Options(
-        seed=seed, only=list(only), keyword=keyword, plugins=list(plugins), sandbox=sandbox,
-        min_sandbox=min_sandbox, timeouts=timeouts, cuda=not no_cuda, assignment=assignment,
+        seed=seed,
+        only=list(only),
+        keyword=keyword,
+        plugins=list(plugins),
+        sandbox=sandbox,
+        min_sandbox=min_sandbox,
+        timeouts=timeouts,
+        cuda=not no_cuda,
+        assignment=assignment,
     )
     try:
         grader = Grader(options, zygote=zygote)
@@ -106,7 +207,7 @@ def _run(zygote, submission, formats, outputs, seed, only, keyword, plugins, san
     _write_failsafe(str(submission), "grading did not finish", pairs, renderers)
     try:
         result = grader.grade(submission)
-    except (UsageError,) as e:
+    except UsageError as e:
         raise Failure(str(e), EXIT_USAGE) from None
     except (GradingError, Exception) as e:  # the grader itself failed: say so, exit 3
         reason = f"the grader failed: {type(e).__name__}: {e}"
@@ -170,5 +271,3 @@ def _all_passed(result: dict) -> bool:
     from ..reports import all_passed
 
     return all_passed(result)
-
-

@@ -3,8 +3,8 @@ output from the JSON result alone, so no two formats can disagree about a score.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 AUDIENCES = ("student", "instructor")
 
@@ -25,7 +25,7 @@ class ReportOptions:
 class ReportFormat:
     name: str
     description: str
-    render: Callable[[dict, ReportOptions], "str | bytes"]
+    render: Callable[[dict, ReportOptions], str | bytes]
     extension: str = ".txt"
 
 
@@ -100,7 +100,9 @@ class Check:
             return []
         if not shows_details(self.visibility, options):
             return [("", withheld(self.visibility), None)]
-        if len(self.cells) == 1 or (len(bad) == len(self.ran) and len({(c["message"], c.get("hint")) for c in bad}) == 1):
+        if len(self.cells) == 1 or (
+            len(bad) == len(self.ran) and len({(c["message"], c.get("hint")) for c in bad}) == 1
+        ):
             # One cell, or every cell failing the same way (e.g. not attempted): no device label.
             return [("", bad[0]["message"] or bad[0]["status"], bad[0].get("hint"))]
         return [(c.get("device") or "", c["message"] or c["status"], c.get("hint")) for c in bad]

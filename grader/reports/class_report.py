@@ -75,8 +75,13 @@ def render(entries: list[Entry], title: str = "Class report") -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        '<p class="meta">seed ' + _e(", ".join(seeds) or "–") + (" · grader " + _e(", ".join(versions)) if versions else "") + "</p>",
-        '<div class="cards">' + "".join(f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in cards) + "</div>",
+        '<p class="meta">seed '
+        + _e(", ".join(seeds) or "–")
+        + (" · grader " + _e(", ".join(versions)) if versions else "")
+        + "</p>",
+        '<div class="cards">'
+        + "".join(f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in cards)
+        + "</div>",
         '<section id="distribution"><h2>Score distribution</h2>',
         _distribution_svg(histogram(percents), len(percents)),
         "</section>",
@@ -110,7 +115,9 @@ def _distribution_svg(counts: list[int], n: int) -> str:
     for t in range(0, 5):
         y = base - (base - top) * t / 4
         out.append(f'<line class="grid" x1="{left}" x2="{w - 8}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_e(_tick(peak * t / 4))}</text>')
+        out.append(
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_e(_tick(peak * t / 4))}</text>'
+        )
     for i, c in enumerate(counts):
         bh = (base - top) * c / peak
         x = left + i * bw
@@ -121,9 +128,13 @@ def _distribution_svg(counts: list[int], n: int) -> str:
             f'height="{bh:.1f}"><title>{_e(label)}</title></rect>'
         )
         if c:
-            out.append(f'<text class="count" x="{x + bw / 2:.1f}" y="{base - bh - 3:.1f}" text-anchor="middle">{c}</text>')
+            out.append(
+                f'<text class="count" x="{x + bw / 2:.1f}" y="{base - bh - 3:.1f}" text-anchor="middle">{c}</text>'
+            )
         out.append(f'<text class="tick" x="{x + bw / 2:.1f}" y="{base + 14}" text-anchor="middle">{lo}</text>')
-    out.append(f'<text class="axis" x="{left + (w - left) / 2:.0f}" y="{h - 4}" text-anchor="middle">score (% of the maximum)</text>')
+    out.append(
+        f'<text class="axis" x="{left + (w - left) / 2:.0f}" y="{h - 4}" text-anchor="middle">score (% of the maximum)</text>'
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -176,7 +187,11 @@ def _hooks_table(graded: list[Entry]) -> str:
         )
     if not rows:
         return "<p>No hook was graded.</p>"
-    return "<table><thead><tr><th>hook</th><th>section</th><th>mean score</th><th>passed</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    return (
+        "<table><thead><tr><th>hook</th><th>section</th><th>mean score</th><th>passed</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
 
 
 def _students_table(entries: list[Entry]) -> str:

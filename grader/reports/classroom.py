@@ -97,4 +97,11 @@ def render(result: dict, options: ReportOptions) -> str:
 
 
 def grader_report_formats() -> list[ReportFormat]:
-    return [ReportFormat("classroom", "GitHub Classroom runner JSON (base64 it into <STEP-ID>_RESULTS for the reporter)", render, ".json")]
+    return [
+        ReportFormat(
+            "classroom",
+            "GitHub Classroom runner JSON (base64 it into <STEP-ID>_RESULTS for the reporter)",
+            render,
+            ".json",
+        )
+    ]

@@ -98,7 +98,7 @@ def load(paths: list[str | Path]) -> tuple[list[Entry], list[str]]:
         if e.student in seen:
             raise GradebookError(
                 f"two results for student {e.student!r}: {seen[e.student]} and {e.source} "
-                "(name result files after the student, or give each a \"student\" field)"
+                '(name result files after the student, or give each a "student" field)'
             )
         seen[e.student] = e.source
     if not entries:
@@ -115,7 +115,7 @@ def _read(path: Path, strict: bool) -> dict | None:
         return None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("hooks"), dict):
         if strict:
-            raise GradebookError(f"{path}: not a grader result (no \"schema\": \"{SCHEMA}\"); use `grader run -f json`")
+            raise GradebookError(f'{path}: not a grader result (no "schema": "{SCHEMA}"); use `grader run -f json`')
         return None
     return data
 

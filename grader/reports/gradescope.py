@@ -42,7 +42,9 @@ def _check_output(check: Check) -> str:
     if check.status == "passed":
         parts.append("Passed.")
     for label, reason in check.skipped_cells():
-        parts.append(f"Not run on `{label}`: {reason} (worth no points in this run)." if label else f"Not run: {reason}.")
+        parts.append(
+            f"Not run on `{label}`: {reason} (worth no points in this run)." if label else f"Not run: {reason}."
+        )
     return "\n\n".join(parts)
 
 
@@ -111,8 +113,11 @@ def summary(result: dict) -> str:
         lines.append("Some checks are hidden for now; your total appears when they do.")
     checks = list(folded_checks(result))
     shown = {c.hook for c in checks if c.visibility == "visible"}
-    gated = [h for h in result.get("required_failed", []) if h in shown and all(
-        c.visibility == "visible" for c in checks if c.hook == h)]
+    gated = [
+        h
+        for h in result.get("required_failed", [])
+        if h in shown and all(c.visibility == "visible" for c in checks if c.hook == h)
+    ]
     if gated:
         names = ", ".join(f"`{h}`" for h in gated)
         lines.append(f"**Required:** {names} must pass before any points count, so the score is 0.")
@@ -154,4 +159,8 @@ def render(result: dict, options: ReportOptions) -> str:
 
 
 def grader_report_formats() -> list[ReportFormat]:
-    return [ReportFormat("gradescope", "Gradescope's results.json (one test per check, visibility per check)", render, ".json")]
+    return [
+        ReportFormat(
+            "gradescope", "Gradescope's results.json (one test per check, visibility per check)", render, ".json"
+        )
+    ]

@@ -68,7 +68,10 @@ def render(result: dict, options: ReportOptions) -> bytes:
                 case = ET.SubElement(
                     suite, "testcase", name=c["id"].split("/", 1)[1], classname=f"{sid}.{hook}", time="0"
                 )
-                _props(case, {"score": c["score"], "max_score": c["max_score"], "visibility": c.get("visibility", "visible")})
+                _props(
+                    case,
+                    {"score": c["score"], "max_score": c["max_score"], "visibility": c.get("visibility", "visible")},
+                )
                 if c["status"] == "passed":
                     continue
                 shown = shows_details(c.get("visibility", "visible"), options)
@@ -81,7 +84,12 @@ def render(result: dict, options: ReportOptions) -> bytes:
                     continue
                 kind = "error" if c["status"] == "error" else "failure"
                 counts["errors" if kind == "error" else "failures"] += 1
-                el = ET.SubElement(case, kind, message=_first_line(text), type="not_attempted" if c.get("not_attempted") else c["status"])
+                el = ET.SubElement(
+                    case,
+                    kind,
+                    message=_first_line(text),
+                    type="not_attempted" if c.get("not_attempted") else c["status"],
+                )
                 el.text = text
         for k, v in counts.items():
             suite.set(k, str(v))
@@ -96,4 +104,8 @@ def render(result: dict, options: ReportOptions) -> bytes:
 
 
 def grader_report_formats() -> list[ReportFormat]:
-    return [ReportFormat("junit", "JUnit XML: a testcase per check, failure text = message, points as properties", render, ".xml")]
+    return [
+        ReportFormat(
+            "junit", "JUnit XML: a testcase per check, failure text = message, points as properties", render, ".xml"
+        )
+    ]

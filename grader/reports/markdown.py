@@ -11,7 +11,13 @@ from __future__ import annotations
 from . import ReportFormat, ReportOptions, folded_checks, graded_hooks, percent, points, total
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "not_attempted": "⬜", "skipped": "⏭️"}
-LABELS = {"passed": "passed", "failed": "failed", "error": "error", "not_attempted": "not attempted", "skipped": "skipped"}
+LABELS = {
+    "passed": "passed",
+    "failed": "failed",
+    "error": "error",
+    "not_attempted": "not attempted",
+    "skipped": "skipped",
+}
 
 
 def _cell(text: str) -> str:
@@ -46,7 +52,9 @@ def render(result: dict, options: ReportOptions) -> str:
         lines.append("")
     # In course order; a hook that could not be called at all gets one line, not one per check.
     checks = [c for c in folded_checks(result, hooks) if c.status in ("failed", "error")]
-    problems = [(n, h) for n, h in hooks if h["status"] in ("not_attempted", "error") or any(c.hook == n for c in checks)]
+    problems = [
+        (n, h) for n, h in hooks if h["status"] in ("not_attempted", "error") or any(c.hook == n for c in checks)
+    ]
     if problems:
         lines += ["### What did not pass", ""]
         for name, h in problems:
@@ -77,4 +85,8 @@ def render(result: dict, options: ReportOptions) -> str:
 
 
 def grader_report_formats() -> list[ReportFormat]:
-    return [ReportFormat("markdown", "a Markdown summary (score, table per hook, failures) for $GITHUB_STEP_SUMMARY", render, ".md")]
+    return [
+        ReportFormat(
+            "markdown", "a Markdown summary (score, table per hook, failures) for $GITHUB_STEP_SUMMARY", render, ".md"
+        )
+    ]

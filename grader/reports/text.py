@@ -7,7 +7,13 @@ from . import ReportFormat, ReportOptions, graded_hooks, shows_details, withheld
 from . import total as grade_total
 
 COLORS = {"passed": "32", "failed": "31", "error": "35", "not_attempted": "33", "skipped": "36"}
-LABELS = {"passed": "passed", "failed": "FAILED", "error": "ERROR", "not_attempted": "not attempted", "skipped": "skipped"}
+LABELS = {
+    "passed": "passed",
+    "failed": "FAILED",
+    "error": "ERROR",
+    "not_attempted": "not attempted",
+    "skipped": "skipped",
+}
 
 
 def _pts(x: float) -> str:
@@ -38,7 +44,9 @@ def render(result: dict, options: ReportOptions) -> str:
         lines.append(f"{sections.get(sid, sid)}  ({_pts(got)}/{_pts(mx)})")
         for name, h in hooks:
             label = LABELS.get(h["status"], h["status"])
-            lines.append(f"  {name:<{width}}  {paint(f'{label:<13}', h['status'])}  {_pts(h['score']):>5}/{_pts(h['max_score']):<5}")
+            lines.append(
+                f"  {name:<{width}}  {paint(f'{label:<13}', h['status'])}  {_pts(h['score']):>5}/{_pts(h['max_score']):<5}"
+            )
     failures = []
     for name, h in graded:
         if h["status"] in ("failed", "error"):
@@ -63,7 +71,9 @@ def render(result: dict, options: ReportOptions) -> str:
     pct = 100.0 * total / mx if mx else 0.0
     lines.append("")
     if result.get("required_failed"):
-        lines.append(paint(f"required hook(s) not passed: {', '.join(result['required_failed'])}: the score is 0", "failed"))
+        lines.append(
+            paint(f"required hook(s) not passed: {', '.join(result['required_failed'])}: the score is 0", "failed")
+        )
     lines.append(f"Score: {_pts(total)}/{_pts(mx)} ({pct:.1f}%)")
     if result.get("grading_error"):
         lines.append(paint(f"grading error: {result['grading_error']}", "error"))

@@ -37,13 +37,13 @@ TOP_KEYS = {
     "hooks": "hooks graded besides those of `sections`",
     "exclude": "hooks left out of the selection",
     "required": "hooks that must pass, or the submission scores 0",
-    "visibility": "default visibility, or a table: default, section, hook or \"hook/check\" -> visibility",
-    "seed": "an integer for reproducible inputs, or \"random\" (default)",
+    "visibility": 'default visibility, or a table: default, section, hook or "hook/check" -> visibility',
+    "seed": 'an integer for reproducible inputs, or "random" (default)',
     "plugins": "extra plugin modules or .py files (paths relative to the assignment file)",
     "min_sandbox": "refuse to grade below this confinement level",
-    "points": "table: hook or \"hook/check\" -> points",
+    "points": 'table: hook or "hook/check" -> points',
     "timeouts": "table: check, import, submission (seconds)",
-    "gradescope": "table: tests = \"check\" | \"hook\"",
+    "gradescope": 'table: tests = "check" | "hook"',
 }
 TIMEOUT_KEYS = {"check": "check", "import": "import_module", "submission": "submission"}
 
@@ -114,11 +114,12 @@ class Assignment:
                     what = "hook or section" if table == "visibility" else "hook"
                     problems.append(f"[{table}]: unknown {what} {hook!r}{_suggest(hook, allowed)}")
                 elif not check and table == "visibility" and hook in clash:
-                    problems.append(f"[{table}]: {hook!r} names both a section and a hook; use \"{hook}/CHECK\" keys")
+                    problems.append(f'[{table}]: {hook!r} names both a section and a hook; use "{hook}/CHECK" keys')
                 elif check and check_keys is not None:
-                    known = sorted({k.split("/", 1)[1] for k in check_keys if k.startswith(hook + "/")} | {
-                        k.split("/", 1)[1].split("[", 1)[0] for k in check_keys if k.startswith(hook + "/")
-                    })
+                    known = sorted(
+                        {k.split("/", 1)[1] for k in check_keys if k.startswith(hook + "/")}
+                        | {k.split("/", 1)[1].split("[", 1)[0] for k in check_keys if k.startswith(hook + "/")}
+                    )
                     if check not in known:
                         problems.append(
                             f"[{table}]: hook {hook!r} has no check {check!r}{_suggest(check, known)}"
@@ -137,7 +138,7 @@ class Assignment:
             "gradescope": {"tests": self.gradescope_tests},
         }
 
-    def plugin(self, course) -> "AssignmentPlugin":
+    def plugin(self, course) -> AssignmentPlugin:
         return AssignmentPlugin(self, {h: spec.section for h, spec in course.hooks.items()})
 
 
@@ -238,7 +239,7 @@ def parse_assignment(data: dict, path: Path, where: str = "") -> Assignment:
             a.visibility = vis
     points = data.get("points", {})
     if not isinstance(points, dict):
-        problems.append("points must be a table: hook or \"hook/check\" = number")
+        problems.append('points must be a table: hook or "hook/check" = number')
     else:
         for k, v in points.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -251,7 +252,7 @@ def parse_assignment(data: dict, path: Path, where: str = "") -> Assignment:
     elif isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63:
         a.seed = seed
     else:
-        problems.append(f"seed: {seed!r} is neither a non-negative integer nor \"random\"")
+        problems.append(f'seed: {seed!r} is neither a non-negative integer nor "random"')
     ms = data.get("min_sandbox")
     if ms is not None and not isinstance(ms, str):
         problems.append("min_sandbox must be a string")

@@ -41,9 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..reports.gradebook import GRADED, GRADING_ERROR, TIMED_OUT, row_status  # noqa: F401
 
@@ -311,7 +311,9 @@ def run_batch(
                 p.job, p.job_index = None, -1
                 p.finish()
 
-        def record(i: int, status: str, detail: str, seconds: float, score: float = 0.0, max_score: float = 0.0) -> None:
+        def record(
+            i: int, status: str, detail: str, seconds: float, score: float = 0.0, max_score: float = 0.0
+        ) -> None:
             nonlocal done
             row = rows[i]
             row.status, row.detail, row.seconds = status, detail, round(seconds, 3)
@@ -349,7 +351,11 @@ def run_batch(
                         over = now - p.since - limit
                         if over >= 0:
                             if p.ready:
-                                retire(p, TIMED_OUT, f"grading took longer than {limit:g} s; its grading process was stopped")
+                                retire(
+                                    p,
+                                    TIMED_OUT,
+                                    f"grading took longer than {limit:g} s; its grading process was stopped",
+                                )
                             else:
                                 retire(p, GRADING_ERROR, f"a grading process did not start within {limit:g} s")
                             continue
@@ -392,7 +398,9 @@ def run_batch(
                             )
                             assign(p)
             if queue:
-                raise BatchError("grading processes keep failing to start: " + (start_failures[-1] if start_failures else "?"))
+                raise BatchError(
+                    "grading processes keep failing to start: " + (start_failures[-1] if start_failures else "?")
+                )
         finally:
             for p in procs:
                 p.kill()
@@ -528,7 +536,13 @@ def serve(reply_fd: int) -> None:
             return
         zygote.ready()
         t = options.timeouts
-        send({"event": "ready", "seed": options.seed, "deadline": deadline_for(t.submission, max(t.check, t.import_module))})
+        send(
+            {
+                "event": "ready",
+                "seed": options.seed,
+                "deadline": deadline_for(t.submission, max(t.check, t.import_module)),
+            }
+        )
 
         def jobs():
             for line in sys.stdin:

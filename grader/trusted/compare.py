@@ -79,7 +79,13 @@ def close(a: torch.Tensor, e: torch.Tensor, rtol: float, atol: float) -> bool:
         return False
 
 
-def mismatch(actual: object, expected: torch.Tensor, rtol: float | None = None, atol: float | None = None, what: str = "the output") -> str | None:
+def mismatch(
+    actual: object,
+    expected: torch.Tensor,
+    rtol: float | None = None,
+    atol: float | None = None,
+    what: str = "the output",
+) -> str | None:
     """None when ``actual`` matches ``expected``; otherwise a message for the student."""
     if not isinstance(actual, torch.Tensor):
         return f"{what} should be a tensor, got {type(actual).__name__}"

@@ -98,7 +98,7 @@ class Course:
 
 def _spec_functions(module: ModuleType) -> list[Any]:
     out = []
-    for name, value in vars(module).items():
+    for value in vars(module).values():
         if callable(value) and getattr(value, f"{PROJECT}_spec", None) is not None:
             out.append(value)
     # Source order, so tables and starters follow the book.
@@ -139,7 +139,9 @@ def load_course(pm: pluggy.PluginManager) -> Course:
                     raise PluginError(f"hook `{name}` is declared twice ({hooks[name].section} and {sid})")
                 sig = inspect.signature(fn)
                 if any(p.default is not p.empty for p in sig.parameters.values()):
-                    raise PluginError(f"hookspec `{name}` has default argument values; pluggy 1.6 and 1.7 disagree on them")
+                    raise PluginError(
+                        f"hookspec `{name}` has default argument values; pluggy 1.6 and 1.7 disagree on them"
+                    )
                 spec = HookSpec(
                     name=name,
                     section=sid,

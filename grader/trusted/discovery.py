@@ -33,9 +33,7 @@ def static_definitions(root: Path) -> dict[str, list[str]]:
             out[name] = []
             continue
         out[name] = [
-            node.name
-            for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
         ]
     return out
 
@@ -51,8 +49,10 @@ def nothing_found(root: Path) -> str:
     )
     text = "no Python module at the top level of the submission (a .py file, or a folder with an __init__.py)"
     if nested:
-        text += (f": the .py files are one folder down, in {', '.join(f'`{n}`' for n in nested[:3])}: "
-                 "submit (or grade) the files themselves, not the folder holding them")
+        text += (
+            f": the .py files are one folder down, in {', '.join(f'`{n}`' for n in nested[:3])}: "
+            "submit (or grade) the files themselves, not the folder holding them"
+        )
     return text
 
 
@@ -84,7 +84,9 @@ class Discovery:
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
-    def build(cls, hook_names: list[str], ready: dict, failed_imports: dict[str, str], static: dict[str, list[str]]) -> "Discovery":
+    def build(
+        cls, hook_names: list[str], ready: dict, failed_imports: dict[str, str], static: dict[str, list[str]]
+    ) -> Discovery:
         d = cls(hook_names=list(hook_names), static=static)
         modules = ready.get("modules") if isinstance(ready.get("modules"), dict) else {}
         for name, info in modules.items():
@@ -120,7 +122,7 @@ class Discovery:
         return out
 
     def _warn(self) -> None:
-        for module, info in sorted(self.modules.items()):
+        for _module, info in sorted(self.modules.items()):
             if info.get("warning"):
                 self.warnings.append(str(info["warning"]))
         for name, module, hook in self._near_misses():
@@ -136,7 +138,10 @@ class Discovery:
         for module, names in sorted(self.static.items()):
             err = self.modules.get(module, {}).get("error")
             if hook in names and err:
-                return "error", f"`{self.modules[module].get('file', module + '.py')}` failed to import: {exception_text(err)}"
+                return (
+                    "error",
+                    f"`{self.modules[module].get('file', module + '.py')}` failed to import: {exception_text(err)}",
+                )
         broken = [m for m, info in sorted(self.modules.items()) if info.get("error")]
         hint = ""
         for name, module, target in self._near_misses():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .sandbox import Launcher, Limits
 from .submission import Timeouts
@@ -128,10 +129,14 @@ class Grader:
     def visibility(self, hook: str, check: str | None) -> str | None:
         return self.pm.hook.grader_visibility(hook=hook, check=check)
 
-    def grade(self, submission: str | Path, seed: int | None = None, only: list[str] | None = None, keyword: str | None = None) -> dict:
+    def grade(
+        self, submission: str | Path, seed: int | None = None, only: list[str] | None = None, keyword: str | None = None
+    ) -> dict:
         """Grade one submission directory; raises UsageError (not a directory) or CheckRunError."""
         got: list = []
-        self.grade_each([(None, submission)], lambda _, outcome: got.append(outcome), seed=seed, only=only, keyword=keyword)
+        self.grade_each(
+            [(None, submission)], lambda _, outcome: got.append(outcome), seed=seed, only=only, keyword=keyword
+        )
         if isinstance(got[0], BaseException):
             raise got[0]
         return got[0]
@@ -256,8 +261,13 @@ class _Run:
         self.seed = new_seed() if seed is None else seed
         self.selected = set(only or options.only or grader.selection)
         self.started = time.monotonic()
-        self.launcher = Launcher(grader.zygote, grader.level, worker_limits(options.limits, bool(grader.cuda)),
-                                 hidden=grader.hidden, cuda=bool(grader.cuda))
+        self.launcher = Launcher(
+            grader.zygote,
+            grader.level,
+            worker_limits(options.limits, bool(grader.cuda)),
+            hidden=grader.hidden,
+            cuda=bool(grader.cuda),
+        )
         self.client = SubmissionClient(path, grader.course.hook_args(), self.launcher.spawn, options.timeouts)
         self.ctx = RunContext(
             course=grader.course,

@@ -8,8 +8,9 @@ decoding is strict: anything malformed is a ``BadAnswer`` and fails the check.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -76,7 +77,10 @@ class Handle:
 
 
 def _encoder() -> Encoder:
-    return Encoder(prefix="in", fallback=lambda v, e: v.encode(e) if hasattr(v, "encode") and not isinstance(v, (str, bytes)) else None)
+    return Encoder(
+        prefix="in",
+        fallback=lambda v, e: v.encode(e) if hasattr(v, "encode") and not isinstance(v, (str, bytes)) else None,
+    )
 
 
 # -- what comes back ---------------------------------------------------------------------------
@@ -120,7 +124,10 @@ class ModuleSummary:
 
     def shapes(self) -> dict[str, tuple[int, ...] | None]:
         """Unique parameters (first name of each) to shape (None while lazy)."""
-        return {str(p["name"]): (tuple(int(s) for s in p["shape"]) if not p.get("lazy") else None) for p in self.unique_params()}
+        return {
+            str(p["name"]): (tuple(int(s) for s in p["shape"]) if not p.get("lazy") else None)
+            for p in self.unique_params()
+        }
 
     def param(self, name: str) -> dict | None:
         return next((p for p in self.params if p.get("name") == name), None)
@@ -249,19 +256,38 @@ class SubmissionView:
 
     def _send(self, op: dict, enc: Encoder, timeout: float | None = None, cache: bool = True):
         """Requests are cached (same request, same outcome) unless they touch worker state."""
-        return self.client.request(op, enc.blob(), timeout=timeout, worker=self._worker, cache=cache and self._worker is None)
+        return self.client.request(
+            op, enc.blob(), timeout=timeout, worker=self._worker, cache=cache and self._worker is None
+        )
 
-    def call(self, hook: str, *, inspect: tuple[str, ...] = (), keep: bool = False, timeout: float | None = None, cache: bool = True, **args: Any) -> "CallResult":
+    def call(
+        self,
+        hook: str,
+        *,
+        inspect: tuple[str, ...] = (),
+        keep: bool = False,
+        timeout: float | None = None,
+        cache: bool = True,
+        **args: Any,
+    ) -> CallResult:
         """Call ``hook(**args)`` in the worker; the result comes back as plain values
         (tensors as ``TensorOut``, modules as ``ModuleSummary``)."""
         enc = _encoder()
-        op = {"op": "call", "hook": hook, "inspect": list(inspect), "keep": keep, "args": {k: enc.encode(v) for k, v in args.items()}}
+        op = {
+            "op": "call",
+            "hook": hook,
+            "inspect": list(inspect),
+            "keep": keep,
+            "args": {k: enc.encode(v) for k, v in args.items()},
+        }
         ans = self._send(op, enc, timeout=timeout, cache=cache and not keep)
         body, tensors = ans.body, ans.tensors
         inspected = {}
         raw = body.get("inspect") if isinstance(body.get("inspect"), dict) else {}
         for name, v in raw.items():
-            inspected[name] = [ModuleSummary(x, tensors) for x in v] if isinstance(v, list) else ModuleSummary(v, tensors)
+            inspected[name] = (
+                [ModuleSummary(x, tensors) for x in v] if isinstance(v, list) else ModuleSummary(v, tensors)
+            )
         return CallResult(
             value=_tensor_out(body.get("value"), tensors),
             inspected=inspected,
@@ -292,13 +318,21 @@ class SubmissionView:
         ``given``, each run also reports the gradients of the modules passed in ``args``."""
         enc = _encoder()
         op: dict[str, Any] = {
-            "op": "module", "hook": hook, "device": device, "dtype": dtype, "grads": grads,
-            "before": before, "keep": keep, "eval": eval,
+            "op": "module",
+            "hook": hook,
+            "device": device,
+            "dtype": dtype,
+            "grads": grads,
+            "before": before,
+            "keep": keep,
+            "eval": eval,
             "args": {k: enc.encode(v) for k, v in (args or {}).items()},
             "runs": [
                 {
                     "inputs": [enc.encode(t) for t in x],
-                    "grad_output": enc.encode(grad_outputs[i]) if i < len(grad_outputs) and grad_outputs[i] is not None else None,
+                    "grad_output": enc.encode(grad_outputs[i])
+                    if i < len(grad_outputs) and grad_outputs[i] is not None
+                    else None,
                 }
                 for i, x in enumerate(inputs)
             ],
@@ -312,7 +346,10 @@ class SubmissionView:
         b, t = ans.body, ans.tensors
         obs = ModuleObservation(hook=hook)
         if isinstance(b.get("not_module"), dict):
-            obs.not_module = {"type": str(b["not_module"].get("type")), "value": _value(b["not_module"].get("value"), t)}
+            obs.not_module = {
+                "type": str(b["not_module"].get("type")),
+                "value": _value(b["not_module"].get("value"), t),
+            }
             return obs
         if b.get("before") is not None:
             obs.before = ModuleSummary(b["before"], t)
@@ -341,7 +378,16 @@ class SubmissionView:
             obs.runs.append(run)
         return obs
 
-    def operation(self, op: str, hook: str, *, args: dict | None = None, timeout: float | None = None, data: dict | None = None, **fields: Any) -> tuple[dict, dict]:
+    def operation(
+        self,
+        op: str,
+        hook: str,
+        *,
+        args: dict | None = None,
+        timeout: float | None = None,
+        data: dict | None = None,
+        **fields: Any,
+    ) -> tuple[dict, dict]:
         """Send an operation defined in ``grader/worker/ops_*.py``: ``args`` are encoded like a
         hook's arguments, ``fields`` (plain JSON) ride along, and so does ``data`` (values the
         operation uses besides the hook's arguments, encoded like them: tensors, bytes). Returns
@@ -362,10 +408,19 @@ class SubmissionView:
             raise BadAnswer(f"`{hook}` did not return a module")
         return facts
 
-    def apply(self, handle: int, inputs: list[torch.Tensor], params: dict[str, torch.Tensor] | None, grad_output: torch.Tensor | None, hook: str) -> tuple[torch.Tensor, list]:
+    def apply(
+        self,
+        handle: int,
+        inputs: list[torch.Tensor],
+        params: dict[str, torch.Tensor] | None,
+        grad_output: torch.Tensor | None,
+        hook: str,
+    ) -> tuple[torch.Tensor, list]:
         enc = _encoder()
         op = {
-            "op": "apply", "hook": hook, "handle": handle,
+            "op": "apply",
+            "hook": hook,
+            "handle": handle,
             "inputs": [enc.encode(x) for x in inputs],
             "params": enc.encode(dict(params or {})),
             "grad_output": enc.encode(grad_output) if grad_output is not None else None,
@@ -399,7 +454,7 @@ class SubmissionView:
         finally:
             self.client.lane = before
 
-    def second(self) -> "SubmissionView":
+    def second(self) -> SubmissionView:
         """A view on the submission's second worker, where the checks that run in the main
         worker never make a request: for "reloads in another process" checks (only a file
         carries what the submission saved). One per submission, forked on first use (after the
@@ -407,7 +462,7 @@ class SubmissionView:
         after every other check. Its requests are never cached; ``close`` leaves it running."""
         return SubmissionView(self.client, self.client.lane_worker(SECOND), owned=False)
 
-    def fresh(self) -> "SubmissionView":
+    def fresh(self) -> SubmissionView:
         """A view on a brand-new worker process (that nothing has run in), ended by ``close``.
         Costs a worker per call: ``second`` serves "another process" checks for less."""
         return SubmissionView(self.client, self.client.fresh_worker())
@@ -426,6 +481,18 @@ class CallResult:
 
 
 __all__ = [
-    "Arch", "ArchList", "Factory", "Scratch", "Handle", "ModuleSummary", "ModuleObservation",
-    "Run", "TensorOut", "SubmissionView", "SECOND", "CallResult", "Opaque", "decode_value",
+    "Arch",
+    "ArchList",
+    "Factory",
+    "Scratch",
+    "Handle",
+    "ModuleSummary",
+    "ModuleObservation",
+    "Run",
+    "TensorOut",
+    "SubmissionView",
+    "SECOND",
+    "CallResult",
+    "Opaque",
+    "decode_value",
 ]

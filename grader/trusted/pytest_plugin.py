@@ -6,15 +6,16 @@ submission never sees pytest (so a ``conftest.py`` in a submission is just a fil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
 
 from . import failures
-from .failures import CheckFailed, derive_seed
 from .course import Course
+from .failures import CheckFailed, derive_seed
 from .probes import SECOND, SubmissionView
 from .submission import BadAnswer, HookUnavailable, SubmissionRaised
 from .workers import WorkerFailure
@@ -154,7 +155,9 @@ class GradingPlugin:
 
     # -- collection ------------------------------------------------------------------------
 
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         # What a check is (hook, id, points) depends on the check alone: described once. What runs
         # depends on the submission (``select``, for each run).
         items[:] = [it for it in items if self._collect(it)]
@@ -191,7 +194,9 @@ class GradingPlugin:
             status = ("failed", broken) if discovery is None else discovery.status(meta.hook)
             if status is not None:
                 kind, message = status
-                self._record(meta, "error" if kind == "error" else "failed", message, not_attempted=kind == "not_attempted")
+                self._record(
+                    meta, "error" if kind == "error" else "failed", message, not_attempted=kind == "not_attempted"
+                )
                 continue
             if item.nodeid not in selected:  # whatever its marks (a CUDA cell's skip included)
                 self._record(meta, "skipped", "not selected in this run")
@@ -273,7 +278,15 @@ class GradingPlugin:
 
     # -- outcomes --------------------------------------------------------------------------
 
-    def _record(self, meta: CheckOutcome, status: str, message: str = "", hint: str | None = None, not_attempted: bool = False, duration: float = 0.0) -> None:
+    def _record(
+        self,
+        meta: CheckOutcome,
+        status: str,
+        message: str = "",
+        hint: str | None = None,
+        not_attempted: bool = False,
+        duration: float = 0.0,
+    ) -> None:
         out = CheckOutcome(**{**meta.__dict__})
         out.status, out.message, out.hint, out.not_attempted = status, message, hint, not_attempted
         out.duration = duration

@@ -12,18 +12,26 @@ import pytest
 from .pytest_plugin import GradingPlugin
 
 PYTEST_ARGS = [
-    "-p", "no:terminal",  # the grader writes its own reports
-    "-p", "no:cacheprovider",
-    "-p", "no:stepwise",
-    "-p", "no:legacypath",
+    "-p",
+    "no:terminal",  # the grader writes its own reports
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:stepwise",
+    "-p",
+    "no:legacypath",
     # Per-submission overhead measured by benchmarks/bench.py: unraisableexception's gc.collect()
     # at exit costs ~0.2 s; logging's per-phase handler swaps ~1 ms a check once torch's hundreds
     # of loggers exist. Neither serves checks (their failures reach us as exceptions).
-    "-p", "no:unraisableexception",
-    "-p", "no:logging",
+    "-p",
+    "no:unraisableexception",
+    "-p",
+    "no:logging",
     "--import-mode=importlib",  # check modules of different plugins may share file names
-    "-o", "python_functions=test_*",
-    "-o", "xfail_strict=true",
+    "-o",
+    "python_functions=test_*",
+    "-o",
+    "xfail_strict=true",
     "--capture=sys",
     # A plugin's broken check module is reported (`grading_errors`, exit 3); the rest still grades.
     "--continue-on-collection-errors",
@@ -59,5 +67,7 @@ def run_checks(plugin: GradingPlugin, check_files: list[Path], keyword: str | No
     if rc in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) or (
         rc == pytest.ExitCode.INTERRUPTED and not plugin.outcomes
     ):
-        raise CheckRunError(f"pytest could not run the checks (exit code {int(rc)}): " + "; ".join(plugin.internal_errors))
+        raise CheckRunError(
+            f"pytest could not run the checks (exit code {int(rc)}): " + "; ".join(plugin.internal_errors)
+        )
     return int(rc)

@@ -165,7 +165,12 @@ def grader_paths(plugins: list[object] = ()) -> list[str]:
         if isinstance(plugin, types.ModuleType):
             name = plugin.__name__
             path = getattr(plugin, "__file__", None)
-            if path and not getattr(plugin, "__path__", None) and "." not in name and name not in sys.builtin_module_names:
+            if (
+                path
+                and not getattr(plugin, "__path__", None)
+                and "." not in name
+                and name not in sys.builtin_module_names
+            ):
                 found.add(os.path.realpath(path))  # a --plugin file.py
                 continue
         else:
@@ -246,7 +251,7 @@ def _copy_readable(src: Path, dst: Path) -> None:
     """A snapshot of a submission that a per-worker uid can read (symlinks copied as links,
     never followed: a link to /etc/shadow stays a link, resolved inside the sandbox)."""
     shutil.copytree(src, dst, symlinks=True)
-    for dirpath, dirnames, filenames in os.walk(dst):
+    for dirpath, _dirnames, filenames in os.walk(dst):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             p = os.path.join(dirpath, name)
@@ -322,7 +327,9 @@ def _start_placeholder(argv: list[str], info: bool, timeout: float = 15.0) -> Pl
         if line.strip() != b"ready":
             proc.kill()
             _, err = proc.communicate(timeout=5)
-            raise SandboxUnavailable(f"the sandbox did not start: {err.decode(errors='replace').strip()[-500:] or 'no reason given'}")
+            raise SandboxUnavailable(
+                f"the sandbox did not start: {err.decode(errors='replace').strip()[-500:] or 'no reason given'}"
+            )
         if r is not None:
             data, ns_pid = b"", 0
             while not ns_pid:
@@ -452,9 +459,25 @@ def _landlock_paths(root: str, scratch: str, ctx: Context) -> dict:
     read = []
     for r in runtime_roots():
         read += _expand_except(r, ctx.hidden)
-    read += ["/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/etc/ld.so.cache", "/etc/localtime",
-             "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/dev/full",
-             "/proc/cpuinfo", "/sys/devices/system/cpu", "/proc/self", root]
+    read += [
+        "/usr",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/bin",
+        "/etc/ld.so.cache",
+        "/etc/localtime",
+        "/dev/null",
+        "/dev/zero",
+        "/dev/urandom",
+        "/dev/random",
+        "/dev/full",
+        "/proc/cpuinfo",
+        "/sys/devices/system/cpu",
+        "/proc/self",
+        root,
+    ]
     if ctx.cuda:
         read += sorted(glob.glob("/dev/nvidia*")) + ["/sys", "/proc/driver/nvidia"]
     write = [scratch, "/dev/null"] + (sorted(glob.glob("/dev/nvidia*")) if ctx.cuda else [])
@@ -500,11 +523,29 @@ class LandlockLevel(_UidMixin, Level):
     def __init__(self):
         self.seccomp = bool(_features(None).get("seccomp"))
         # Without seccomp nothing stops a socket at this level (A10).
-        self.stops = ("A1", "A2", "A3", "A4", "A4/proc", "A5", "A6", "A7", "A8", "A9", *(("A10",) if self.seccomp else ()), "A11", "A13")
+        self.stops = (
+            "A1",
+            "A2",
+            "A3",
+            "A4",
+            "A4/proc",
+            "A5",
+            "A6",
+            "A7",
+            "A8",
+            "A9",
+            *(("A10",) if self.seccomp else ()),
+            "A11",
+            "A13",
+        )
         self.protects = (
             "Landlock filesystem allowlist (runtime and submission read-only, scratch writable), "
             + ("per-worker uid, " if os.geteuid() == 0 else "")
-            + ("seccomp denylist (no sockets but AF_UNIX, no ptrace, no namespaces), " if self.seccomp else "no seccomp (libseccomp missing): network reachable, ")
+            + (
+                "seccomp denylist (no sockets but AF_UNIX, no ptrace, no namespaces), "
+                if self.seccomp
+                else "no seccomp (libseccomp missing): network reachable, "
+            )
             + "rlimits, process-tree kill"
         )
 
@@ -554,7 +595,7 @@ class UnshareLevel(_UidMixin, Level):
         return None
 
     def _argv(self, scratch: str, hidden: list[str], size: int) -> list[str]:
-        script = ['set -e']
+        script = ["set -e"]
         for h in hidden:
             if os.path.isdir(h):
                 script.append(f"mount -t tmpfs -o size=4k,mode=000 grader-hidden {_sh(h)}")
@@ -562,8 +603,23 @@ class UnshareLevel(_UidMixin, Level):
                 script.append(f"mount --bind /dev/null {_sh(h)}")
         script.append(f"mount -t tmpfs -o size={int(size)},mode=1777 grader-scratch {_sh(scratch)}")
         script.append(PLACEHOLDER)
-        argv = ["unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
-                "--mount-proc", "--propagation", "private", "--", "sh", "-c", "\n".join(script)]
+        argv = [
+            "unshare",
+            "--mount",
+            "--net",
+            "--pid",
+            "--ipc",
+            "--uts",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            "\n".join(script),
+        ]
         if shutil.which("setpriv"):  # the placeholder dies with the grader
             argv = ["setpriv", "--pdeathsig", "KILL", "--"] + argv
         return argv
@@ -623,8 +679,18 @@ class BwrapLevel(_UidMixin, Level):
             ns = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         else:
             ns = ["--unshare-all", "--uid", "65534", "--gid", "65534"]
-        args = [binary, *ns, "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
-                "--setenv", "PATH", WORKER_ENV["PATH"]]
+        args = [
+            binary,
+            *ns,
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            WORKER_ENV["PATH"],
+        ]
         # /tmp first: a later tmpfs would hide binds beneath it (a venv in /tmp).
         args += ["--perms", "1777", "--size", str(int(size)), "--tmpfs", "/tmp"]
         args += _host_layout()
@@ -653,9 +719,13 @@ class BwrapLevel(_UidMixin, Level):
     def prepare(self, submission: Path, ctx: Context) -> Prepared:
         binary = bwrap_binary()
         assert binary is not None
-        ph = _start_placeholder(self._argv(binary, str(submission), ctx.hidden, ctx.limits.tmp_size, ctx.cuda), info=True)
+        ph = _start_placeholder(
+            self._argv(binary, str(submission), ctx.hidden, ctx.limits.tmp_size, ctx.cuda), info=True
+        )
         userns = self.userns()
-        plan = self._base_plan("/submission", "/tmp", ctx, _shared_uid_nproc(ctx) if userns else ctx.limits.processes, home="/tmp")
+        plan = self._base_plan(
+            "/submission", "/tmp", ctx, _shared_uid_nproc(ctx) if userns else ctx.limits.processes, home="/tmp"
+        )
         names = ["mnt", "net", "ipc", "uts", "cgroup", "pid"]
         plan["join"] = {"pid": ph.ns_pid, "namespaces": ["user", *names] if userns else names}
         if not userns:  # in a user namespace only the mapped uid exists
@@ -664,7 +734,12 @@ class BwrapLevel(_UidMixin, Level):
         return Prepared(plan=plan, handle=ph)
 
 
-LEVELS: dict[str, type[Level]] = {"bwrap": BwrapLevel, "unshare": UnshareLevel, "landlock": LandlockLevel, "process": ProcessLevel}
+LEVELS: dict[str, type[Level]] = {
+    "bwrap": BwrapLevel,
+    "unshare": UnshareLevel,
+    "landlock": LandlockLevel,
+    "process": ProcessLevel,
+}
 
 
 def probe_all(zygote: Zygote | None = None) -> dict[str, tuple[bool, str]]:
@@ -770,8 +845,14 @@ class Launcher:
 
     _uid_blocks = 0
 
-    def __init__(self, zygote: Zygote, level: Level, limits: Limits | None = None,
-                 hidden: list[str] | None = None, cuda: bool = False):
+    def __init__(
+        self,
+        zygote: Zygote,
+        level: Level,
+        limits: Limits | None = None,
+        hidden: list[str] | None = None,
+        cuda: bool = False,
+    ):
         _set_non_dumpable()
         self.zygote, self.level = zygote, level
         self.limits = limits or Limits()
@@ -812,7 +893,9 @@ class Launcher:
         scratch.mkdir()
         os.chmod(scratch, 0o777)
         uid = self._uid0 + (self._n % UID_BLOCK) if os.geteuid() == 0 and self.level.rank > 0 else None
-        ctx = Context(scratch=scratch, limits=self.limits, hidden=self.hidden, cuda=self.cuda, uid=uid, features=self._features())
+        ctx = Context(
+            scratch=scratch, limits=self.limits, hidden=self.hidden, cuda=self.cuda, uid=uid, features=self._features()
+        )
         prepared = self.level.prepare(self._readable(Path(submission)), ctx)
         if prepared.handle is not None:
             self._handles.append(prepared.handle)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import platform
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import __version__
 from .course import Course
@@ -46,7 +47,7 @@ def build_result(
     visibility: Callable[[str, str | None], str | None],
     warnings: list[str] = (),
     extra: dict | None = None,
-    required: "list[str] | tuple[str, ...]" = (),
+    required: list[str] | tuple[str, ...] = (),
 ) -> dict:
     by_hook: dict[str, list[CheckOutcome]] = {}
     for o in outcomes:
@@ -83,7 +84,7 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
     hook_vis = visibility(name, None) or "visible"
     pre = discovery.status(name) if discovery is not None else None
     # Weights per check (not per cell).
-    keys: "OrderedDict[str, list[CheckOutcome]]" = OrderedDict()
+    keys: OrderedDict[str, list[CheckOutcome]] = OrderedDict()
     for c in sorted(checks, key=lambda c: c.id):
         keys.setdefault(c.key, []).append(c)
     weights = {}

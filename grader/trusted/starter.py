@@ -37,7 +37,9 @@ def starter_files(course: Course) -> dict[str, str]:
     files = {}
     for section in course.sections:
         module = section.module
-        imports = getattr(module, "STARTER_IMPORTS", "import torch\nfrom torch import nn\nfrom torch.nn import functional as F")
+        imports = getattr(
+            module, "STARTER_IMPORTS", "import torch\nfrom torch import nn\nfrom torch.nn import functional as F"
+        )
         parts = [HEADER.format(title=section.title, imports=imports)]
         for spec in section.hooks:
             doc = textwrap.indent(spec.doc.strip(), "    ")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
 from .discovery import Discovery, nothing_found, static_definitions
@@ -83,7 +83,14 @@ class SubmissionClient:
         # A batch's gradebook row says what happened from these (``timeouts``: requests past
         # their limit; ``budget_spent``: the submission's whole time budget ran out).
         # ``retired``: workers replaced because a hook left them without memory headroom.
-        self.stats = {"requests": 0, "cached": 0, "worker_failures": 0, "timeouts": 0, "budget_spent": False, "retired": 0}
+        self.stats = {
+            "requests": 0,
+            "cached": 0,
+            "worker_failures": 0,
+            "timeouts": 0,
+            "budget_spent": False,
+            "retired": 0,
+        }
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -124,7 +131,9 @@ class SubmissionClient:
                 self.stats["timeouts"] += isinstance(e, ChannelTimeout)
                 if current is None or current in self.skip:
                     # Nothing to blame: give up on this submission's worker entirely.
-                    raise WorkerFailure("crashed", f"the worker failed while loading the submission: {e}", output) from None
+                    raise WorkerFailure(
+                        "crashed", f"the worker failed while loading the submission: {e}", output
+                    ) from None
                 if isinstance(e, ChannelTimeout):
                     how = f"did not finish importing within {self.timeouts.import_module:g} s"
                 elif isinstance(e, _Hoarded):
@@ -186,7 +195,15 @@ class SubmissionClient:
         if status is not None:
             raise HookUnavailable(*status)
 
-    def request(self, op: dict, blob: bytes = b"", *, timeout: float | None = None, worker: Worker | None = None, cache: bool = True) -> Answer:
+    def request(
+        self,
+        op: dict,
+        blob: bytes = b"",
+        *,
+        timeout: float | None = None,
+        worker: Worker | None = None,
+        cache: bool = True,
+    ) -> Answer:
         """Send one request; return the answer or raise (``WorkerFailure``, ``HookUnavailable``,
         ``SubmissionRaised``). Identical requests get the identical outcome from a cache, failures
         included, so a hook that hangs costs its time limit once, not once per check."""

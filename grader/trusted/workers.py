@@ -148,7 +148,7 @@ class Zygote:
                 self.ctl.settimeout(timeout)
                 try:
                     msg, _ = _zygote_protocol.recv_ctl(self.ctl)
-                except (socket.timeout, OSError, ValueError) as e:
+                except (TimeoutError, OSError, ValueError) as e:
                     raise WorkerFailure("crashed", f"the worker template did not start: {e}") from None
                 finally:
                     self.ctl.settimeout(None)
@@ -160,7 +160,7 @@ class Zygote:
                 self.info = msg
             return self.info
 
-    def spawn(self, plan: dict, timeout: float = 30.0) -> "Worker":
+    def spawn(self, plan: dict, timeout: float = 30.0) -> Worker:
         self.ready()
         with self.lock:
             self._next += 1
@@ -169,7 +169,7 @@ class Zygote:
             self.ctl.settimeout(timeout)
             try:
                 msg, fds = _zygote_protocol.recv_ctl(self.ctl)
-            except (socket.timeout, OSError, ValueError) as e:
+            except (TimeoutError, OSError, ValueError) as e:
                 raise WorkerFailure("crashed", f"could not start a worker: {e}") from None
             finally:
                 self.ctl.settimeout(None)
@@ -212,7 +212,7 @@ class Zygote:
                 _zygote_protocol.send_ctl(self.ctl, {"op": "sweep"})
                 self.ctl.settimeout(timeout)
                 msg, fds = _zygote_protocol.recv_ctl(self.ctl)
-            except (socket.timeout, OSError, ValueError) as e:
+            except (TimeoutError, OSError, ValueError) as e:
                 raise WorkerFailure("crashed", f"the worker template did not answer: {e}") from None
             finally:
                 self.ctl.settimeout(None)

@@ -17,10 +17,12 @@ needed inside the worker for that.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
+
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:

@@ -15,7 +15,8 @@ import os
 import sys
 import traceback
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 NOT_MODULES = {"__init__", "__main__", "setup", "conftest"}
 
@@ -158,10 +159,7 @@ def check_signature(hook: str, fn: Any, expected: list[str]) -> str | None:
     except TypeError:
         got = ", ".join(p for p in sig.parameters)
         return f"wrong argument names: found {hook}({got}), expected {want}"
-    named = [
-        p.name for p in sig.parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    named = [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     missing = [a for a in expected if a not in named]
     has_var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
     if missing and not has_var_kw:

@@ -135,7 +135,7 @@ def summarize(m: Any, enc: Encoder | None = None, values: bool = False) -> dict:
     buffers = []
     for name, b in named_b:
         owner_name, _, leaf = name.rpartition(".")
-        owner, _ = _try(lambda: m.get_submodule(owner_name))
+        owner, _ = _try(lambda owner_name=owner_name: m.get_submodule(owner_name))
         persistent = owner is not None and leaf not in getattr(owner, "_non_persistent_buffers_set", set())
         entry = {"name": name, "persistent": persistent, **_tensor_info(b)}
         if not entry["lazy"]:
@@ -242,7 +242,5 @@ def list_facts(m: nn.Module, given: list[nn.Module] | None = None) -> dict:
     facts["eval_reaches_hidden"] = all(not s.training for s in listed) if listed else None
     _try(lambda: m.double())
     hidden_params = [p for s in listed for p in s.parameters()]
-    facts["double_reaches_hidden"] = (
-        all(p.dtype == torch.float64 for p in hidden_params) if hidden_params else None
-    )
+    facts["double_reaches_hidden"] = all(p.dtype == torch.float64 for p in hidden_params) if hidden_params else None
     return facts

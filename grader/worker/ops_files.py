@@ -89,7 +89,9 @@ def file_call(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
     if req.get("read"):
         out["file"] = read_back(session, str(req["read"]), enc)
     # Described before the forward, so a forward that fails still leaves values and ties to report.
-    out["inspect"] = {name: {"$module": observe.summarize(args[name], enc, values=True)} for name in req.get("inspect") or []}
+    out["inspect"] = {
+        name: {"$module": observe.summarize(args[name], enc, values=True)} for name in req.get("inspect") or []
+    }
     if req.get("run"):
         net = args[req["run"]]
         outputs = []

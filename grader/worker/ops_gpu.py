@@ -154,4 +154,9 @@ def two_gpu_probe(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
         x @ w
         sync(d0)
         one.append(time.perf_counter() - start)
-    return {"value": enc.encode(value), "wall": wall, "own_both": statistics.median(both), "own_one": statistics.median(one)}
+    return {
+        "value": enc.encode(value),
+        "wall": wall,
+        "own_both": statistics.median(both),
+        "own_one": statistics.median(one),
+    }

@@ -11,7 +11,8 @@ import mmap
 import os
 import sys
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,7 +49,7 @@ def install_shim() -> None:
 
     def hookimpl(function: Callable | None = None, **opts: Any):
         def mark(fn: Callable) -> Callable:
-            setattr(fn, "grader_impl", dict(opts))
+            fn.grader_impl = dict(opts)
             return fn
 
         return mark(function) if function is not None else mark
@@ -221,9 +222,7 @@ class Session:
             except BaseException as e:
                 res["backward_error"] = loader.describe_exception(e, self.root)["message"]
         res["dx"] = [enc.encode(x.grad) if x.grad is not None else None for x in inputs]
-        res["grads"] = {
-            name: (enc.encode(p.grad) if p.grad is not None else None) for name, p in m.named_parameters()
-        }
+        res["grads"] = {name: (enc.encode(p.grad) if p.grad is not None else None) for name, p in m.named_parameters()}
         if given:
             res["given_grads"] = {label: (enc.encode(p.grad) if p.grad is not None else None) for label, p in given}
         return res
@@ -237,13 +236,19 @@ class Session:
             m.to(dtype)
             m._grader_dtype = dtype
         inputs = [decode(x, tensors, special).requires_grad_(True) for x in req["inputs"]]
-        params = {k: v.requires_grad_(True) for k, v in decode(req.get("params") or {"$dict": []}, tensors, special).items()}
+        params = {
+            k: v.requires_grad_(True) for k, v in decode(req.get("params") or {"$dict": []}, tensors, special).items()
+        }
         y = torch.func.functional_call(m, params, tuple(inputs)) if params else m(*inputs)
         out: dict[str, Any] = {"y": enc.encode(y)}
         if req.get("grad_output") is not None:
             g = decode(req["grad_output"], tensors, special)
             wrt = inputs + list(params.values())
-            grads = torch.autograd.grad(y, wrt, grad_outputs=g, allow_unused=True) if y.grad_fn is not None else [None] * len(wrt)
+            grads = (
+                torch.autograd.grad(y, wrt, grad_outputs=g, allow_unused=True)
+                if y.grad_fn is not None
+                else [None] * len(wrt)
+            )
             out["grads"] = [enc.encode(t) if t is not None else None for t in grads]
         return out
 

@@ -13,7 +13,8 @@ import math
 import socket
 import struct
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from safetensors.torch import load as _st_load
@@ -74,7 +75,7 @@ def _read_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
             sock.settimeout(None)
         try:
             k = sock.recv_into(view[got:], min(n - got, 1 << 20))
-        except socket.timeout:
+        except TimeoutError:
             raise ChannelTimeout("no answer in time") from None
         except OSError as e:
             raise ChannelClosed(f"channel error: {e}") from None
@@ -133,7 +134,9 @@ def pack_tensors(tensors: dict[str, torch.Tensor]) -> bytes:
     if _TensorSpec is None or not all(t.device.type == "cpu" and t.is_contiguous() for t in tensors.values()):
         return _st_save(tensors)
     specs = {
-        k: _TensorSpec(dtype=str(t.dtype).removeprefix("torch."), shape=t.shape, data_ptr=t.data_ptr(), data_len=t.nbytes)
+        k: _TensorSpec(
+            dtype=str(t.dtype).removeprefix("torch."), shape=t.shape, data_ptr=t.data_ptr(), data_len=t.nbytes
+        )
         for k, t in tensors.items()
     }
     return bytes(_st_serialize(specs))  # `tensors` holds the memory alive until this returns
@@ -155,8 +158,18 @@ def unpack_tensors(blob: bytes) -> dict[str, torch.Tensor]:
 SAFE_DTYPES = {
     str(d).removeprefix("torch."): d
     for d in (
-        torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-        torch.int16, torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128,
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+        torch.bool,
+        torch.complex64,
+        torch.complex128,
     )
 }
 
@@ -168,7 +181,7 @@ class Encoder:
     for modules); it returns JSON or ``None`` to fall back to an opaque description.
     """
 
-    def __init__(self, prefix: str = "t", fallback: Callable[[Any, "Encoder"], Any] | None = None):
+    def __init__(self, prefix: str = "t", fallback: Callable[[Any, Encoder], Any] | None = None):
         self.tensors: dict[str, torch.Tensor] = {}
         self.prefix = prefix
         self.fallback = fallback
@@ -264,7 +277,9 @@ class Opaque:
         return hash((self.typename, self.text))
 
 
-def decode(obj: Any, tensors: dict[str, torch.Tensor], special: Callable[[str, dict], Any] | None = None, depth: int = 0) -> Any:
+def decode(
+    obj: Any, tensors: dict[str, torch.Tensor], special: Callable[[str, dict], Any] | None = None, depth: int = 0
+) -> Any:
     """Rebuild a value from tagged JSON. Unknown tags go to ``special(tag, obj)``; malformed
     input raises ``ChannelGarbage``. Tensors come back as plain CPU tensors (complex restored)."""
     if depth > MAX_DEPTH:

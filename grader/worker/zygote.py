@@ -53,12 +53,16 @@ def _preload() -> dict:
     import torch
     import torch.func  # noqa: F401
     import torch.nn.functional  # noqa: F401
+
     for name in LAZY_TORCH_MODULES:
         __import__(name)
 
-    from . import arch, confine, loader, observe, precision, serve, wire  # noqa: F401
+    import difflib  # noqa: F401
+    import importlib.util  # noqa: F401
+    import inspect  # noqa: F401
+    import traceback  # noqa: F401
 
-    import difflib, inspect, importlib.util, traceback as _tb  # noqa: F401,E401
+    from . import arch, confine, loader, observe, precision, serve, wire  # noqa: F401
 
     policy = precision.apply()  # inherited by every forked worker
     return {

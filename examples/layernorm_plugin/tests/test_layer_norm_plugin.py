@@ -7,14 +7,13 @@ which checks they must fail. Run from this directory: ``python -m pytest``.
 
 from pathlib import Path
 
+import grader_layernorm
 import pytest
 
 from grader.plugins import get_plugin_manager
 from grader.testing import one_bug_fixtures, one_bug_problems
 from grader.trusted.course import load_course
 from grader.trusted.inventory import check_inventory
-
-import grader_layernorm
 
 HERE = Path(__file__).resolve().parent.parent
 CORRECT = [HERE / "submissions" / "correct", HERE / "src" / "grader_layernorm" / "reference"]

@@ -8,8 +8,9 @@ that shares it (the request cache answers identical requests once).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,8 +59,12 @@ class Built:
     def hint(self, obs: ModuleObservation) -> str | None:
         """The hint of the known mistake whose outputs the submission reproduced, if any."""
         for outputs, hint in self.known:
-            if obs.runs and len(obs.runs) == len(outputs) and all(
-                isinstance(r.y, TensorOut) and mismatch(r.y.value, o) is None for r, o in zip(obs.runs, outputs)
+            if (
+                obs.runs
+                and len(obs.runs) == len(outputs)
+                and all(
+                    isinstance(r.y, TensorOut) and mismatch(r.y.value, o) is None for r, o in zip(obs.runs, outputs)
+                )
             ):
                 return hint
         return None
@@ -109,15 +114,26 @@ def run_chain(mods: list[nn.Module], inputs: list[list[torch.Tensor]], device: s
 
 # Hooks whose parameter names are the contract's: (hook, input features).
 CONTRACT_MODULES = {
-    "mlp": 20, "nest_mlp": 20, "fixed_hidden_mlp": 20, "chimera": 20,
-    "block1": 4, "block2": 4, "rgnet": 4, "shared_mlp": 4,
+    "mlp": 20,
+    "nest_mlp": 20,
+    "fixed_hidden_mlp": 20,
+    "chimera": 20,
+    "block1": 4,
+    "block2": 4,
+    "rgnet": 4,
+    "shared_mlp": 4,
 }
 
 DISTINCT_CHAIN = [arch.linear(20, 32), arch.relu(), arch.linear(32, 16), TANH, arch.linear(16, 8)]
 # One Linear at positions 2 and 4, with different activations around it, so order matters.
 REPEATED_CHAIN = [
-    arch.linear(12, 16), arch.relu(), {"id": "shared", **arch.linear(16, 16)}, TANH, {"ref": "shared"},
-    arch.relu(), arch.linear(16, 4),
+    arch.linear(12, 16),
+    arch.relu(),
+    {"id": "shared", **arch.linear(16, 16)},
+    TANH,
+    {"ref": "shared"},
+    arch.relu(),
+    arch.linear(16, 4),
 ]
 LIST_CHAIN = [arch.linear(20, 32), arch.relu(), arch.linear(32, 10)]
 PARALLEL_NETS = (
@@ -134,7 +150,17 @@ def contract_case(ref: Any, hook: str, seed: int, device: str) -> Built:
     return Built(module_case(hook, getattr(ref, hook), inputs, seed=s, device=device, warmup=warmup))
 
 
-def chain_case(ref: Any, hook: str, specs: list[dict], features: int, seed: int, device: str, *, transplant: bool = True, grads: bool = True) -> Built:
+def chain_case(
+    ref: Any,
+    hook: str,
+    specs: list[dict],
+    features: int,
+    seed: int,
+    device: str,
+    *,
+    transplant: bool = True,
+    grads: bool = True,
+) -> Built:
     s = derive_seed(seed, "case", hook, len(specs))
     inputs, _ = batches(s, features)
     states = states_of(specs, s + 1)
@@ -145,8 +171,14 @@ def chain_case(ref: Any, hook: str, specs: list[dict], features: int, seed: int,
         return getattr(ref, hook)(modules=held["mods"])
 
     case = module_case(
-        hook, build, inputs, seed=s, device=device, args={"modules": ArchList(specs, states)},
-        transplant=transplant, grads=grads,
+        hook,
+        build,
+        inputs,
+        seed=s,
+        device=device,
+        args={"modules": ArchList(specs, states)},
+        transplant=transplant,
+        grads=grads,
     )
     built = Built(case)
     unique = list({id(m): m for m in held["mods"]}.values())
@@ -166,9 +198,14 @@ def parallel_case(ref: Any, seed: int, device: str) -> Built:
         return ref.parallel(net1=held["net1"], net2=held["net2"])
 
     case = module_case(
-        "parallel", build, inputs, seed=s, device=device,
+        "parallel",
+        build,
+        inputs,
+        seed=s,
+        device=device,
         args={"net1": Arch(PARALLEL_NETS[0], st1), "net2": Arch(PARALLEL_NETS[1], st2)},
-        transplant=False, given=lambda: dict(held),
+        transplant=False,
+        given=lambda: dict(held),
     )
     with torch.no_grad():
         swapped = [torch.cat((held["net2"](x.to(device)), held["net1"](x.to(device))), dim=-1).cpu() for (x,) in inputs]
@@ -187,9 +224,14 @@ def replicate_case(ref: Any, seed: int, device: str) -> Built:
         return ref.replicate(make_block=held["make_block"], n=n)
 
     case = module_case(
-        "replicate", build, inputs, seed=s, device=device,
+        "replicate",
+        build,
+        inputs,
+        seed=s,
+        device=device,
         args={"make_block": Factory(REPLICA, states), "n": n},
-        transplant=False, given=lambda: dict(held),
+        transplant=False,
+        given=lambda: dict(held),
     )
     made = held["make_block"].made
     known = [
@@ -254,7 +296,10 @@ def expect_registered(obs: ModuleObservation, built: Built) -> None:
         # First appearances: an instance may sit in two containers (an alias), which is fine.
         order = list(dict.fromkeys(int(i) for i in report.get("order", [])))
         if set(order) != set(range(calls)):
-            fail(f"{calls - len(order)} of the {calls} instances `make_block` made are not registered submodules", LIST_HINT)
+            fail(
+                f"{calls - len(order)} of the {calls} instances `make_block` made are not registered submodules",
+                LIST_HINT,
+            )
         if order != sorted(order):
             fail("the instances are registered in a different order from the one `make_block` made them in", ORDER_HINT)
         expected = f"{built.n} × {built.block_params}"
@@ -274,7 +319,10 @@ def expect_independent(obs: ModuleObservation, built: Built) -> None:
     # Unregistered instances are the structure check's finding; here only sharing counts.
     if after.num_params < built.case.num_params and not after.hidden_modules:
         hint = SHARED_INSTANCE_HINT if after.num_params == built.block_params else None
-        fail(f"the module has {after.num_params} distinct parameters, expected {built.n} × {built.block_params}: some are shared", hint)
+        fail(
+            f"the module has {after.num_params} distinct parameters, expected {built.n} × {built.block_params}: some are shared",
+            hint,
+        )
     by_storage: dict[Any, dict[Any, str]] = {}
     for p in after.params:
         if p.get("storage") is not None:
@@ -286,6 +334,15 @@ def expect_independent(obs: ModuleObservation, built: Built) -> None:
 
 
 __all__ = [
-    "Built", "CONTRACT_MODULES", "batches", "build_case", "cached_case", "check_gradients",
-    "check_outputs", "check_structure", "expect_independent", "expect_registered", "short",
+    "Built",
+    "CONTRACT_MODULES",
+    "batches",
+    "build_case",
+    "cached_case",
+    "check_gradients",
+    "check_outputs",
+    "check_structure",
+    "expect_independent",
+    "expect_registered",
+    "short",
 ]

@@ -9,8 +9,9 @@ cache answers identical requests once), and ``gradcheck`` keeps one module in th
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -33,8 +34,12 @@ from grader.kit import (
 HOOKS = ["centered_layer", "my_linear", "tensor_reduction", "fourier_half"]
 
 GLOBAL_MEAN_HINT = "subtract the mean of all elements, `X.mean()`, not a per-row or per-column mean"
-MY_LINEAR_LAYOUT_HINT = "the contract's `weight` is (in_units, units), used as `X @ weight`; nn.Linear's layout is (out, in)"
-REDUCTION_LAYOUT_HINT = "the contract's `weight` is indexed weight[i, j, k]: shape (in_features, in_features, out_features)"
+MY_LINEAR_LAYOUT_HINT = (
+    "the contract's `weight` is (in_units, units), used as `X @ weight`; nn.Linear's layout is (out, in)"
+)
+REDUCTION_LAYOUT_HINT = (
+    "the contract's `weight` is indexed weight[i, j, k]: shape (in_features, in_features, out_features)"
+)
 RFFT_HINT = "torch.fft.rfft returns n // 2 + 1 coefficients: keep only the first n // 2"
 ODD_HINT = "for odd n the contract keeps n // 2 coefficients (rounded down), e.g. 4 of 9"
 FULL_HINT = "keep only the leading half: `[..., : X.shape[-1] // 2]`"
@@ -140,7 +145,11 @@ def centered_case(ref: Any, seed: int, device: str) -> Custom:
     case = module_case("centered_layer", ref.centered_layer, inputs, seed=s, device=device)
     rows = [x - x.mean(dim=-1, keepdim=True) for (x,) in inputs]
     cols = [x - x.mean(dim=0, keepdim=True) for (x,) in inputs]
-    return Custom(case, known=[(rows, GLOBAL_MEAN_HINT), (cols, GLOBAL_MEAN_HINT)], check_inputs=[_offset_rows(g, (3, 5)).double()])
+    return Custom(
+        case,
+        known=[(rows, GLOBAL_MEAN_HINT), (cols, GLOBAL_MEAN_HINT)],
+        check_inputs=[_offset_rows(g, (3, 5)).double()],
+    )
 
 
 def _batches(g: torch.Generator, features: int) -> list[list[torch.Tensor]]:
@@ -154,7 +163,9 @@ def my_linear_case(ref: Any, seed: int, device: str) -> Custom:
     in_units = _ints(g, 4, 12)[0]
     units = _ints(g, 2, in_units - 1)[0]  # different from in_units, so the layouts differ
     args = {"in_units": in_units, "units": units}
-    case = module_case("my_linear", lambda: ref.my_linear(**args), _batches(g, in_units), seed=s, device=device, args=args)
+    case = module_case(
+        "my_linear", lambda: ref.my_linear(**args), _batches(g, in_units), seed=s, device=device, args=args
+    )
     return Custom(
         case,
         layouts={"weight": ((units, in_units), MY_LINEAR_LAYOUT_HINT)},
@@ -168,7 +179,9 @@ def tensor_reduction_case(ref: Any, seed: int, device: str) -> Custom:
     in_f = _ints(g, 3, 8)[0]
     out_f = [k for k in range(2, 9) if k != in_f][_ints(g, 0, 5)[0]]  # != in_f: layouts differ
     args = {"in_features": in_f, "out_features": out_f}
-    case = module_case("tensor_reduction", lambda: ref.tensor_reduction(**args), _batches(g, in_f), seed=s, device=device, args=args)
+    case = module_case(
+        "tensor_reduction", lambda: ref.tensor_reduction(**args), _batches(g, in_f), seed=s, device=device, args=args
+    )
     return Custom(
         case,
         layouts={"weight": ((out_f, in_f, in_f), REDUCTION_LAYOUT_HINT)},

@@ -60,13 +60,22 @@ class NetSpec:
 NETS = {
     # The book's MLP, its layers under the names the book gives them.
     "mlp": NetSpec(
-        {"type": "Container", "named": [["hidden", arch.linear(20, 256)], ["act", arch.relu()], ["out", arch.linear(256, 10)]]},
+        {
+            "type": "Container",
+            "named": [["hidden", arch.linear(20, 256)], ["act", arch.relu()], ["out", arch.linear(256, 10)]],
+        },
         20,
     ),
     # The shared-layer net of 5.2: one Linear object at positions 2 and 4.
     "shared": NetSpec(
         arch.seq(
-            arch.linear(4, 8), arch.relu(), {"id": "s", **arch.linear(8, 8)}, arch.relu(), {"ref": "s"}, arch.relu(), arch.linear(8, 1)
+            arch.linear(4, 8),
+            arch.relu(),
+            {"id": "s", **arch.linear(8, 8)},
+            arch.relu(),
+            {"ref": "s"},
+            arch.relu(),
+            arch.linear(8, 1),
         ),
         4,
     ),
@@ -226,7 +235,9 @@ def expect_file_state(saved: dict[str, torch.Tensor], prep: Prepared, call: str)
             else None,
         )
     for name, value in saved.items():
-        problem = mismatch(value, prep.state[name], 0.0, 0.0, what=f"`{name}` in the file {call} wrote for the {prep.name} net")
+        problem = mismatch(
+            value, prep.state[name], 0.0, 0.0, what=f"`{name}` in the file {call} wrote for the {prep.name} net"
+        )
         if problem:
             fail(problem)
 
@@ -239,10 +250,14 @@ def load_request(sub, prep: Prepared, data: bytes, device: str, seed: int, name:
     written first, the net is run in eval mode and described afterwards."""
     try:
         return sub.operation(
-            "file_call", "load_params",
+            "file_call",
+            "load_params",
             args={"net": Arch(prep.spec.spec), "path": Scratch(name)},
             data={"files": {name: data}, "inputs": prep.inputs},
-            ties={"net": prep.ties()}, device=device, run="net", inspect=["net"],
+            ties={"net": prep.ties()},
+            device=device,
+            run="net",
+            inspect=["net"],
             seed=derive_seed(seed, "fresh-net", prep.name),
         )
     except SubmissionRaised as e:

@@ -8,8 +8,9 @@ non-default values: an init that reaches beyond ``nn.Linear`` changes them visib
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,12 +24,18 @@ TANH = {"type": "Tanh"}
 # ≈ 0.03 against a distance of 0.057 between Xavier's normal and uniform forms, so every wrong
 # distribution is caught with a wide margin, at a tenth of the cost of larger layers.
 NET = arch.seq(
-    arch.linear(64, 128), {"type": "LayerNorm", "n": 128}, arch.relu(),
+    arch.linear(64, 128),
+    {"type": "LayerNorm", "n": 128},
+    arch.relu(),
     arch.seq(arch.linear(128, 160), {"type": "BatchNorm1d", "n": 160}, TANH),
-    arch.linear(160, 64), arch.relu(), arch.linear(64, 10),
+    arch.linear(160, 64),
+    arch.relu(),
+    arch.linear(64, 10),
 )
 
-TYPE_HINT = "gate the init on `type(module) is nn.Linear` (or `isinstance(module, nn.Linear)`); `net.apply` visits every module"
+TYPE_HINT = (
+    "gate the init on `type(module) is nn.Linear` (or `isinstance(module, nn.Linear)`); `net.apply` visits every module"
+)
 IN_PLACE_HINT = "initialize in place (`nn.init.*_` or an in-place op under `torch.no_grad()`), never by assigning a new nn.Parameter"
 
 
@@ -84,7 +91,9 @@ class Applied:
 
 def apply_init(sub: Any, hook: str, seed: int, cache: Callable) -> tuple[Applied, Layout]:
     lay = cache(("d2l_ch5.init-layout", seed), lambda: layout(seed))
-    body, tensors = sub.operation("net_apply", hook, args={"net": Arch(NET, lay.state)}, seed=derive_seed(seed, "init", hook))
+    body, tensors = sub.operation(
+        "net_apply", hook, args={"net": Arch(NET, lay.state)}, seed=derive_seed(seed, "init", hook)
+    )
     kept = body.get("kept")
     if not isinstance(kept, dict) or not isinstance(body.get("summary"), dict):
         raise BadAnswer("malformed answer to net_apply")
@@ -109,7 +118,10 @@ def _fit_failure(name: str, fit: _stats.Fit, target: str, extra: str) -> str:
 def check_normal(name: str, w: torch.Tensor, fan: tuple[int, int], alpha: float) -> None:
     fit = _stats.ks_fit(w, _stats.normal_cdf(0.01), alpha=alpha)
     if not fit.ok:
-        fail(_fit_failure(name, fit, "N(0, 0.01²)", _stats_text(w)), "`nn.init.normal_(w, mean=0, std=0.01)`: std is 0.01, the variance 0.01²")
+        fail(
+            _fit_failure(name, fit, "N(0, 0.01²)", _stats_text(w)),
+            "`nn.init.normal_(w, mean=0, std=0.01)`: std is 0.01, the variance 0.01²",
+        )
 
 
 def check_xavier(name: str, w: torch.Tensor, fan: tuple[int, int], alpha: float) -> None:
@@ -134,7 +146,10 @@ def check_my_init(name: str, w: torch.Tensor, fan: tuple[int, int], alpha: float
         f"{float((w == 0).double().mean()):.3f} of it is 0, {float(((w >= 5) & (w <= 10)).double().mean()):.3f} "
         f"in [5, 10] and {float(((w <= -5) & (w >= -10)).double().mean()):.3f} in [−10, −5] (targets 1/2, 1/4, 1/4)"
     )
-    fail(_fit_failure(name, fit, "the mixture U(5, 10) · 1/4 + 0 · 1/2 + U(−10, −5) · 1/4", extra), "draw U(−10, 10), then zero the values with |w| < 5")
+    fail(
+        _fit_failure(name, fit, "the mixture U(5, 10) · 1/4 + 0 · 1/2 + U(−10, −5) · 1/4", extra),
+        "draw U(−10, 10), then zero the values with |w| < 5",
+    )
 
 
 def constant(c: float) -> Callable[[str, torch.Tensor, tuple[int, int], float], None]:

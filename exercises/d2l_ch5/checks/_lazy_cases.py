@@ -13,8 +13,9 @@ answers identical requests once); everything is drawn from the run's seed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -36,9 +37,13 @@ from grader.kit import (
 from grader.trusted.discovery import exception_text
 from grader.worker import observe
 
-LAZY_HINT = "nn.LazyLinear(out_features) infers its input width from the first batch; nn.Linear fixes it at construction"
+LAZY_HINT = (
+    "nn.LazyLinear(out_features) infers its input width from the first batch; nn.Linear fixes it at construction"
+)
 SHAPES_HINT = "construction only records the layer sizes: the mismatch shows when a batch flows through the layers"
-KEYERROR_HINT = "look the width up yourself and `raise ValueError(...)` for an unknown one (a ModuleDict lookup raises KeyError)"
+KEYERROR_HINT = (
+    "look the width up yourself and `raise ValueError(...)` for an unknown one (a ModuleDict lookup raises KeyError)"
+)
 SHARED_BODY_HINT = "build the body once in `__init__` and call that one module after every adapter"
 
 
@@ -167,7 +172,11 @@ def expect_shapes(after: ModuleSummary | None, shapes: dict[str, tuple[int, ...]
     extra = [n for n in got if n not in shapes]
     if missing or extra:
         parts = ([f"missing {short(missing)}"] if missing else []) + ([f"unexpected {short(extra)}"] if extra else [])
-        fail("parameters differ from the contract: " + "; ".join(parts) + f" (the contract's names: {short(list(shapes), 6)})")
+        fail(
+            "parameters differ from the contract: "
+            + "; ".join(parts)
+            + f" (the contract's names: {short(list(shapes), 6)})"
+        )
     for n, shape in shapes.items():
         if got[n] is None:
             fail(f"parameter `{n}` is uninitialized (lazy): the contract's layers all have fixed sizes")
@@ -200,7 +209,11 @@ class Varying:
 
     def observe(self, sub: Any, device: str) -> ModuleObservation:
         return sub.module(
-            "varying_input_net", args=self.args, inputs=self.inputs, grad_outputs=self.grad_outputs, device=device,
+            "varying_input_net",
+            args=self.args,
+            inputs=self.inputs,
+            grad_outputs=self.grad_outputs,
+            device=device,
         )
 
     def adapter_params(self) -> int:
@@ -251,7 +264,9 @@ def routing(obs: ModuleObservation, v: Varying) -> Routing:
         fail("the module could not be described")
     if after.errors:
         fail(f"the module is broken: {after.errors[0]}")
-    sizes = {str(p["name"]): tuple(int(x) for x in p.get("shape") or ()) for p in after.unique_params() if not p.get("lazy")}
+    sizes = {
+        str(p["name"]): tuple(int(x) for x in p.get("shape") or ()) for p in after.unique_params() if not p.get("lazy")
+    }
     adapter_of: dict[int, str | None] = {}
     adapters: dict[int, set[str]] = {}
     for d in v.in_dims:
@@ -281,7 +296,9 @@ def expect_runs(obs: ModuleObservation, v: Varying, backward: bool = True) -> No
             continue
         shape = tuple(x[0].shape)
         if run.error:
-            fail(f"the forward raised {exception_text(run.error)} for input of shape {shape} (width {width} is in in_dims)")
+            fail(
+                f"the forward raised {exception_text(run.error)} for input of shape {shape} (width {width} is in in_dims)"
+            )
         if run.backward_error:
             failed.setdefault(width, f"backward failed for input of shape {shape}: {run.backward_error}")
     if backward:
@@ -301,7 +318,20 @@ def raise_with(hint: str | None, fn: Callable[[], None]) -> None:
 
 
 __all__ = [
-    "KEYERROR_HINT", "LAZY_HINT", "SHARED_BODY_HINT", "Lazy", "Mismatched", "Routing", "Varying", "expect_built",
-    "expect_lazy_split", "expect_runs", "expect_shapes", "lazy_case", "mismatched_case", "raise_with", "routing",
+    "KEYERROR_HINT",
+    "LAZY_HINT",
+    "SHARED_BODY_HINT",
+    "Lazy",
+    "Mismatched",
+    "Routing",
+    "Varying",
+    "expect_built",
+    "expect_lazy_split",
+    "expect_runs",
+    "expect_shapes",
+    "lazy_case",
+    "mismatched_case",
+    "raise_with",
+    "routing",
     "varying_case",
 ]

@@ -11,8 +11,8 @@ mass 1/2 at 0), where the bound is conservative. Several tests in one check shar
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -35,7 +35,12 @@ class Fit:
         return self.distance <= self.threshold
 
 
-def ks_fit(samples: torch.Tensor, cdf: Callable[[torch.Tensor], torch.Tensor], cdf_left: Callable[[torch.Tensor], torch.Tensor] | None = None, alpha: float = ALPHA) -> Fit:
+def ks_fit(
+    samples: torch.Tensor,
+    cdf: Callable[[torch.Tensor], torch.Tensor],
+    cdf_left: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    alpha: float = ALPHA,
+) -> Fit:
     """KS distance of ``samples`` from the distribution ``cdf`` (F(x) = P(X ≤ x)); ``cdf_left``
     (F(x−) = P(X < x)) is needed where F has atoms. Evaluated at both sides of every sample, so
     ties and atoms are handled exactly."""

@@ -61,7 +61,9 @@ def tensor_dict(seed: int) -> dict[str, torch.Tensor]:
 def saved_tensors(sub, seed: int) -> dict[str, torch.Tensor]:
     """What ``save_tensors`` wrote, parsed with safetensors."""
     body, tensors = sub.operation(
-        "file_call", "save_tensors", args={"tensors": tensor_dict(seed), "path": Scratch("tensors.safetensors")},
+        "file_call",
+        "save_tensors",
+        args={"tensors": tensor_dict(seed), "path": Scratch("tensors.safetensors")},
         read="tensors.safetensors",
     )
     return parse_safetensors(file_bytes(body, tensors, "`save_tensors`"), "`save_tensors`")
@@ -90,7 +92,9 @@ def test_read_back(hook, sub, seed):
     """A safetensors file the grader wrote comes back with the same names, dtypes, shapes and values."""
     want = tensor_dict(seed)
     body, tensors = sub.operation(
-        "file_call", "load_tensors", args={"path": Scratch("given.safetensors")},
+        "file_call",
+        "load_tensors",
+        args={"path": Scratch("given.safetensors")},
         data={"files": {"given.safetensors": safetensors_bytes(want)}},
     )
     got = decode_value(body.get("value"), tensors)
@@ -116,8 +120,12 @@ def saved_params(sub, prep, device: str) -> dict:
     name = f"params-{prep.name}.safetensors"
     try:
         return sub.operation(
-            "file_call", "save_params", args={"net": prep.arch(), "path": Scratch(name)},
-            ties={"net": prep.ties()}, device=device, read=name,
+            "file_call",
+            "save_params",
+            args={"net": prep.arch(), "path": Scratch(name)},
+            ties={"net": prep.ties()},
+            device=device,
+            read=name,
         )
     except SubmissionRaised as e:
         text = str(e)
@@ -178,8 +186,12 @@ def test_own_file(hook, device, sub, seed, cache, tolerance):
         prep = net(cache, seed, name)
         try:
             body, tensors = sub.operation(
-                "file_call", "save_params", args={"net": prep.arch(), "path": Scratch(f"params-{name}.safetensors")},
-                ties={"net": prep.ties()}, device=device, read=f"params-{name}.safetensors",
+                "file_call",
+                "save_params",
+                args={"net": prep.arch(), "path": Scratch(f"params-{name}.safetensors")},
+                ties={"net": prep.ties()},
+                device=device,
+                read=f"params-{name}.safetensors",
             )
         except SubmissionRaised as e:
             pytest.skip(f"not gradable: save_params raised {exception_text(e.error)} for the {name} net")
@@ -196,9 +208,13 @@ def test_own_file(hook, device, sub, seed, cache, tolerance):
 # shape follows, so copying too much (or the first two top-level children) changes visible values.
 REUSE = arch.seq(
     arch.seq(arch.linear(20, 32), arch.relu(), arch.linear(32, 32), arch.relu()),
-    arch.linear(32, 32), arch.relu(), arch.linear(32, 10),
+    arch.linear(32, 32),
+    arch.relu(),
+    arch.linear(32, 10),
 )
-COPY_HINT = "copy values in place under `torch.no_grad()`: `new_layer.weight.copy_(old_layer.weight)` (same for the bias)"
+COPY_HINT = (
+    "copy values in place under `torch.no_grad()`: `new_layer.weight.copy_(old_layer.weight)` (same for the bias)"
+)
 
 
 def reuse_case(cache, seed: int) -> dict:
@@ -215,7 +231,11 @@ def reuse_case(cache, seed: int) -> dict:
 
 
 def reuse_answer(sub, case):
-    body, tensors = sub.operation("reuse_layers", "reuse_first_two_layers", args={"old": Arch(REUSE, case["old"]), "new": Arch(REUSE, case["new"])})
+    body, tensors = sub.operation(
+        "reuse_layers",
+        "reuse_first_two_layers",
+        args={"old": Arch(REUSE, case["old"]), "new": Arch(REUSE, case["new"])},
+    )
     return body, tensors
 
 
@@ -250,12 +270,17 @@ def test_not_aliased(hook, sub, seed, cache):
     body, tensors = reuse_answer(sub, case)
     shared = decode_value(body.get("shared"), tensors)
     if shared:
-        fail(f"{short(shared)} of `new` share memory with `old`'s parameters: `new` aliases `old` instead of holding copies", COPY_HINT)
+        fail(
+            f"{short(shared)} of `new` share memory with `old`'s parameters: `new` aliases `old` instead of holding copies",
+            COPY_HINT,
+        )
     before = decode_value(body["new"], tensors).values
     later = decode_value(body.get("later"), tensors)
     for name, value in later.items():
         if name in before and mismatch(value, before[name], 0.0, 0.0):
-            fail(f"changing `old` after the call changed `{name}` of `new`: it is a view of `old`, not a copy", COPY_HINT)
+            fail(
+                f"changing `old` after the call changed `{name}` of `new`: it is a view of `old`, not a copy", COPY_HINT
+            )
 
 
 # -- save_model_file, load_model_file (exercise 5.5.3) -----------------------------------------
@@ -285,8 +310,12 @@ def saved_model(sub, source: str, seed: int):
     if not sub.implements(source):
         raise NotGradable(f"not gradable without `{source}` (the module saved and reloaded is the one it builds)")
     body, tensors = sub.operation(
-        "model_file_save", "save_model_file", build=source, path=f"model-{source}",
-        seed=derive_seed(seed, "model-file", source), data={"inputs": model_inputs(seed)},
+        "model_file_save",
+        "save_model_file",
+        build=source,
+        path=f"model-{source}",
+        seed=derive_seed(seed, "model-file", source),
+        data={"inputs": model_inputs(seed)},
     )
     if body.get("failed"):
         f = body["failed"]
@@ -328,19 +357,30 @@ def test_round_trip(hook, source, sub, seed, tolerance):
     # other cell may still map its file.
     other = sub.second()
     other.write_file(f"model-{source}", data)
-    obs = other.module("load_model_file", args={"path": Scratch(f"model-{source}")}, inputs=[[x] for x in inputs], grads=False)
+    obs = other.module(
+        "load_model_file", args={"path": Scratch(f"model-{source}")}, inputs=[[x] for x in inputs], grads=False
+    )
     expect_is_module(obs, "`load_model_file(path)`")
     if obs.device_error:
         fail(f"the reloaded module could not be used: {exception_text(obs.device_error)}")
     for x, run, want in zip(inputs, obs.runs, original):
         shape = tuple(x.shape)
         if run.error:
-            fail(f"the module `load_model_file` rebuilt raised {exception_text(run.error)} for input of shape {shape}", MODEL_HINT)
+            fail(
+                f"the module `load_model_file` rebuilt raised {exception_text(run.error)} for input of shape {shape}",
+                MODEL_HINT,
+            )
         got = getattr(run.y, "value", run.y)
         if not isinstance(want, torch.Tensor):
             pytest.skip(f"not gradable: the module of `{source}()` did not return a tensor")
         rtol, atol = tolerance(want.dtype, "cpu")
-        problem = mismatch(got, want, rtol, atol, what=f"the reloaded module's output for input of shape {shape} (against the saved module's)")
+        problem = mismatch(
+            got,
+            want,
+            rtol,
+            atol,
+            what=f"the reloaded module's output for input of shape {shape} (against the saved module's)",
+        )
         if problem:
             fail(problem, MODEL_HINT)
     if len(obs.runs) != len(inputs):
@@ -374,17 +414,34 @@ def resume_case(cache, seed: int) -> dict:
         momentum = {n: optimizer.state[p]["momentum_buffer"].clone() for n, p in model.named_parameters()}
         train(model, optimizer, X, y, RESUME["m"])
         final = {n: p.detach().clone() for n, p in model.named_parameters()}
-        return {"seed": s, "state": state, "X": X, "y": y, "epoch": epoch, "after_k": after_k, "momentum": momentum, "final": final}
+        return {
+            "seed": s,
+            "state": state,
+            "X": X,
+            "y": y,
+            "epoch": epoch,
+            "after_k": after_k,
+            "momentum": momentum,
+            "final": final,
+        }
 
     return cache(("d2l_ch5.resume", seed), build)
 
 
 def resumed(sub, case: dict, needs: str) -> tuple[dict, dict]:
     if not sub.implements(needs):
-        pytest.skip(f"not gradable without {needs} (the checkpoint is written by save_checkpoint and read by load_checkpoint)")
+        pytest.skip(
+            f"not gradable without {needs} (the checkpoint is written by save_checkpoint and read by load_checkpoint)"
+        )
     body, tensors = sub.operation(
-        "checkpoint_resume", "save_checkpoint", spec=CHECKPOINT_NET, path="checkpoint", epoch=case["epoch"],
-        seed=case["seed"] + 1, data={"state": case["state"], "X": case["X"], "y": case["y"]}, **RESUME,
+        "checkpoint_resume",
+        "save_checkpoint",
+        spec=CHECKPOINT_NET,
+        path="checkpoint",
+        epoch=case["epoch"],
+        seed=case["seed"] + 1,
+        data={"state": case["state"], "X": case["X"], "y": case["y"]},
+        **RESUME,
     )
     return body, tensors
 
@@ -407,8 +464,13 @@ def test_resume(hook, sub, seed, cache, tolerance):
     final = decode_value(body.get("final"), tensors)
     for name, want in case["final"].items():
         rtol, atol = tolerance(want.dtype, "cpu")
-        problem = mismatch(final.get(name) if isinstance(final, dict) else None, want, rtol, atol,
-                           what=f"after resuming from the checkpoint, parameter `{name}` (against uninterrupted training)")
+        problem = mismatch(
+            final.get(name) if isinstance(final, dict) else None,
+            want,
+            rtol,
+            atol,
+            what=f"after resuming from the checkpoint, parameter `{name}` (against uninterrupted training)",
+        )
         if problem:
             fail(problem, RESUME_HINT)
 
@@ -424,7 +486,9 @@ def test_restores(hook, sub, seed, cache, tolerance):
     momentum = decode_value(body.get("momentum"), tensors)
     for name, want in case["after_k"].items():
         rtol, atol = tolerance(want.dtype, "cpu")
-        problem = mismatch(restored.get(name), want, rtol, atol, what=f"parameter `{name}` of the fresh net after `load_checkpoint`")
+        problem = mismatch(
+            restored.get(name), want, rtol, atol, what=f"parameter `{name}` of the fresh net after `load_checkpoint`"
+        )
         if problem:
             fail(problem, "restore the net in place: `net.load_state_dict(checkpoint[...])`")
     for name, want in case["momentum"].items():
@@ -432,7 +496,9 @@ def test_restores(hook, sub, seed, cache, tolerance):
         if got is None:
             fail(f"after `load_checkpoint` the fresh optimizer has no momentum buffer for `{name}`", RESUME_HINT)
         rtol, atol = tolerance(want.dtype, "cpu")
-        problem = mismatch(got, want, rtol, atol, what=f"the optimizer's momentum buffer for `{name}` after `load_checkpoint`")
+        problem = mismatch(
+            got, want, rtol, atol, what=f"the optimizer's momentum buffer for `{name}` after `load_checkpoint`"
+        )
         if problem:
             fail(problem, RESUME_HINT)
 
@@ -446,6 +512,8 @@ def test_epoch(hook, sub, seed, cache):
     _stage_failure(body, ("save_checkpoint", "load_checkpoint"))
     epoch = decode_value(body.get("epoch"), tensors)
     if isinstance(epoch, bool) or not isinstance(epoch, int):
-        fail(f"`load_checkpoint` returned a {type(epoch).__name__}, expected the epoch (an int) given to `save_checkpoint`")
+        fail(
+            f"`load_checkpoint` returned a {type(epoch).__name__}, expected the epoch (an int) given to `save_checkpoint`"
+        )
     if epoch != case["epoch"]:
         fail(f"`load_checkpoint` returned {epoch}, not the epoch given to `save_checkpoint`")

@@ -59,7 +59,7 @@ def test_devices(hook, sub):
         if not _is(got, *want):
             fail(
                 f"`try_gpu({i})` returned {got}, but this machine has {count} CUDA device(s), so it should "
-                f"return {'cuda:%d' % i if i < count else 'cpu'}",
+                f"return {f'cuda:{i}' if i < count else 'cpu'}",
                 "GPU i exists when `i < torch.cuda.device_count()`",
             )
 
@@ -102,8 +102,13 @@ def test_placement(hook, device, sub, seed):
     want = params_file(seed)
     targets = [device] if device == "cpu" else [device, "cpu"]
     body, tensors = sub.operation(
-        "placed_calls", hook, device=device,
-        data={"file": ["params.safetensors", want], "calls": [{"path": Scratch("params.safetensors"), "device": torch.device(t)} for t in targets]},
+        "placed_calls",
+        hook,
+        device=device,
+        data={
+            "file": ["params.safetensors", want],
+            "calls": [{"path": Scratch("params.safetensors"), "device": torch.device(t)} for t in targets],
+        },
     )
     for target, r in zip(targets, body.get("results") or []):
         call = f"`load_params_to(path, torch.device('{target}'))`"
@@ -149,18 +154,28 @@ def test_timing(hook, device, sub):
     value = decode_value(body.get("value"), tensors)
     call = f"`time_matmul({n}, torch.device('{device}'))`"
     if isinstance(value, bool) or not isinstance(value, float):
-        fail(f"{call} returned {'a tensor' if hasattr(value, 'value') else 'a ' + type(value).__name__}, expected seconds as a Python float")
+        fail(
+            f"{call} returned {'a tensor' if hasattr(value, 'value') else 'a ' + type(value).__name__}, expected seconds as a Python float"
+        )
     if not math.isfinite(value) or value <= 0:
         fail(f"{call} returned {value}, expected a positive number of seconds")
     wall = float(body["wall"])
     if value > wall * 1.05 + 1e-4:
-        fail(f"{call} returned {value:.3g}, but the whole call took {wall:.3g} s: report seconds (not milliseconds), measured inside the call")
+        fail(
+            f"{call} returned {value:.3g}, but the whole call took {wall:.3g} s: report seconds (not milliseconds), measured inside the call"
+        )
     if cuda:
         own = float(body["own"])
         if value < 0.25 * own:
-            fail(f"{call} returned {value:.3g} s, but a synchronized measurement of the same matmul here takes {own:.3g} s", SYNC_HINT)
+            fail(
+                f"{call} returned {value:.3g} s, but a synchronized measurement of the same matmul here takes {own:.3g} s",
+                SYNC_HINT,
+            )
         if value > 20 * own + 0.05:
-            fail(f"{call} returned {value:.3g} s, but a warmed-up measurement of the same matmul here takes {own:.3g} s", WARMUP_HINT)
+            fail(
+                f"{call} returned {value:.3g} s, but a warmed-up measurement of the same matmul here takes {own:.3g} s",
+                WARMUP_HINT,
+            )
 
 
 # -- frobenius_log (exercise 5.6.3) ------------------------------------------------------------
@@ -175,7 +190,10 @@ def frobenius_answer(sub, seed: int, device: str):
     g = torch.Generator().manual_seed(derive_seed(seed, "frobenius"))
     a, b = torch.randn(num, n, n, generator=g), torch.randn(num, n, n, generator=g)
     body, tensors = sub.operation(
-        "placed_calls", "frobenius_log", device=device, data={"calls": [{"a": a, "b": b, "on_device": m} for m in MODES]},
+        "placed_calls",
+        "frobenius_log",
+        device=device,
+        data={"calls": [{"a": a, "b": b, "on_device": m} for m in MODES]},
     )
     want = torch.linalg.matrix_norm(a.double() @ b.double())
     return body, tensors, want
@@ -189,7 +207,10 @@ def expect_norms(r: dict, tensors: dict, want: torch.Tensor, on_device: bool) ->
     if not hasattr(got, "value"):
         fail(f"{call} returned a {type(got).__name__}, expected a tensor of norms")
     if got.device != "cpu":
-        fail(f"{call} returned a tensor on {got.device}, expected the CPU", "move the log to the host once at the end: `.cpu()`")
+        fail(
+            f"{call} returned a tensor on {got.device}, expected the CPU",
+            "move the log to the host once at the end: `.cpu()`",
+        )
     if got.value.shape != want.shape:
         fail(f"{call} returned shape {tuple(got.value.shape)}, expected ({want.shape[0]},): one norm per product")
     if not got.value.is_floating_point():
@@ -236,17 +257,26 @@ def test_timings(hook, request, sub, seed):
         pytest.skip("not gradable here: needs two CUDA devices")
     body, tensors = sub.operation("two_gpu_probe", hook, n=TWO_GPU_SIZE, seed=derive_seed(seed, "two-gpu"))
     value = decode_value(body.get("value"), tensors)
-    if not isinstance(value, (tuple, list)) or len(value) != 2 or not all(isinstance(t, float) and not isinstance(t, bool) for t in value):
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(t, float) and not isinstance(t, bool) for t in value)
+    ):
         fail(f"`two_gpu_matmul(a, b)` returned {value!r:.80}, expected a pair of floats (seconds)")
     both, one = value
     if not all(math.isfinite(t) and t > 0 for t in value):
         fail(f"`two_gpu_matmul(a, b)` returned ({both}, {one}), expected positive numbers of seconds")
     wall = float(body["wall"])
     if both + one > wall * 1.05 + 1e-4:
-        fail(f"the two times add up to {both + one:.3g} s, but the whole call took {wall:.3g} s: report seconds, measured inside the call")
+        fail(
+            f"the two times add up to {both + one:.3g} s, but the whole call took {wall:.3g} s: report seconds, measured inside the call"
+        )
     for label, got, own in (("on two GPUs", both, body["own_both"]), ("in sequence on one GPU", one, body["own_one"])):
         if got < 0.25 * float(own):
-            fail(f"the time {label} is {got:.3g} s, but a synchronized measurement here takes {float(own):.3g} s", SYNC_HINT + " (each device you used)")
+            fail(
+                f"the time {label} is {got:.3g} s, but a synchronized measurement here takes {float(own):.3g} s",
+                SYNC_HINT + " (each device you used)",
+            )
     if both >= one:
         fail(
             f"two matmuls on two GPUs took {both:.3g} s, no less than in sequence on one ({one:.3g} s)",

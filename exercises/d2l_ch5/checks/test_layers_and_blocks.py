@@ -18,7 +18,17 @@ from exercises.d2l_ch5.checks._cases import (
     expect_independent,
     states_of,
 )
-from grader.kit import ArchList, HookUnavailable, SubmissionRaised, derive_seed, device_of, expect_structure, expect_tied, fail, short
+from grader.kit import (
+    ArchList,
+    HookUnavailable,
+    SubmissionRaised,
+    derive_seed,
+    device_of,
+    expect_structure,
+    expect_tied,
+    fail,
+    short,
+)
 
 MODULE_HOOKS = ["mlp", "nest_mlp", "fixed_hidden_mlp", "chimera", "my_sequential", "parallel", "replicate"]
 
@@ -119,7 +129,9 @@ def test_unregistered(hook, sub, seed, cache):
             "but this exercise keeps them in a plain Python list to show what goes wrong"
         )
     if list_facts["state_dict_keys"]:
-        fail(f"`state_dict()` has entries ({short(list_facts['state_dict_keys'])}): the modules are registered somewhere")
+        fail(
+            f"`state_dict()` has entries ({short(list_facts['state_dict_keys'])}): the modules are registered somewhere"
+        )
 
 
 def _claims(sub) -> set:
@@ -151,8 +163,14 @@ def test_required(hook, sub):
 CLAIMS = {
     "parameters_not_registered": (lambda f: f["num_parameters"] == 0, "`parameters()` is not empty"),
     "state_dict_empty": (lambda f: not f["state_dict_keys"], "`state_dict()` is not empty"),
-    "optimizer_empty": (lambda f: f["optimizer_error"] is not None, "`torch.optim.SGD(net.parameters(), lr=0.1)` works"),
-    "device_not_propagated": (lambda f: f["double_reaches_hidden"] is False, "`.double()` converts the listed modules' parameters"),
+    "optimizer_empty": (
+        lambda f: f["optimizer_error"] is not None,
+        "`torch.optim.SGD(net.parameters(), lr=0.1)` works",
+    ),
+    "device_not_propagated": (
+        lambda f: f["double_reaches_hidden"] is False,
+        "`.double()` converts the listed modules' parameters",
+    ),
     "train_eval_not_propagated": (lambda f: f["eval_reaches_hidden"] is False, "`.eval()` reaches every listed module"),
     "repr_empty": (lambda f: f["repr_shows_listed"] is False, "`repr(net)` shows the listed modules"),
 }
@@ -185,7 +203,11 @@ def test_calls(hook, case, sub):
     report = obs.factories[0] if obs.factories else {}
     calls = int(report.get("calls", 0))
     if calls != case.n:
-        hint = "call `make_block()` once per instance" if calls < case.n else "do not call `make_block()` for anything but the n instances"
+        hint = (
+            "call `make_block()` once per instance"
+            if calls < case.n
+            else "do not call `make_block()` for anything but the n instances"
+        )
         fail(f"`make_block` was called {calls} time(s) for n = {case.n}", hint)
 
 

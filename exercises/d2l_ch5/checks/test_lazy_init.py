@@ -23,7 +23,16 @@ from exercises.d2l_ch5.checks._lazy_cases import (
     routing,
     varying_case,
 )
-from grader.kit import TensorOut, device_of, expect_gradients, expect_is_module, expect_outputs, expect_structure, fail, short
+from grader.kit import (
+    TensorOut,
+    device_of,
+    expect_gradients,
+    expect_is_module,
+    expect_outputs,
+    expect_structure,
+    fail,
+    short,
+)
 from grader.trusted.discovery import exception_text
 
 LAZY_HOOKS = ["lazy_mlp", "partially_lazy_net"]
@@ -117,12 +126,16 @@ def test_forward_raises(hook, device, mismatched, sub):
         shape = tuple(x.shape)
         if run.error is None:
             got = f"a tensor of shape {tuple(run.y.value.shape)}" if isinstance(run.y, TensorOut) else "a result"
-            fail(f"the forward on input of shape {shape} returned {got} instead of raising", "Linear(20, 256) followed by Linear(128, 10) cannot be chained")
+            fail(
+                f"the forward on input of shape {shape} returned {got} instead of raising",
+                "Linear(20, 256) followed by Linear(128, 10) cannot be chained",
+            )
         if run.error.get("type") != "RuntimeError":
             fail(
                 f"the forward on input of shape {shape} raised {exception_text(run.error)}, expected RuntimeError "
                 "(what torch raises when the shapes cannot be multiplied)",
-                "define `forward` (an nn.Sequential has one)" if run.error.get("type") == "NotImplementedError"
+                "define `forward` (an nn.Sequential has one)"
+                if run.error.get("type") == "NotImplementedError"
                 else "let torch raise its own error: do not check the widths and raise another exception type",
             )
 
@@ -163,7 +176,11 @@ def test_unknown_width(hook, varying, sub):
     if run.error is None:
         fail(f"{what} returned a result instead of raising ValueError")
     if run.error.get("type") != "ValueError":
-        hint = KEYERROR_HINT if run.error.get("type") == "KeyError" else "check `X.shape[-1]` and raise ValueError for a width without an adapter"
+        hint = (
+            KEYERROR_HINT
+            if run.error.get("type") == "KeyError"
+            else "check `X.shape[-1]` and raise ValueError for a width without an adapter"
+        )
         fail(f"{what} raised {exception_text(run.error)}, expected ValueError", hint)
 
 
@@ -179,16 +196,21 @@ def test_gradient_routing(hook, device, varying, sub):
             n = sum(1 for sh in r.sizes.values() if sh == (h, d))
             fail(
                 f"{n} parameters have shape {(h, d)}, expected one: the weight of width {d}'s adapter nn.Linear({d}, {h})"
-                if n else f"no parameter has shape {(h, d)}: width {d} needs an adapter nn.Linear({d}, {h}) (hidden = {h})"
+                if n
+                else f"no parameter has shape {(h, d)}: width {d} needs an adapter nn.Linear({d}, {h}) (hidden = {h})"
             )
     for width, got in r.got:
         missing = sorted(r.adapters[width] - got)
         if missing:
-            fail(f"after a backward through width {width}, its adapter's {short(missing)} received no gradient: that adapter is not used for it")
+            fail(
+                f"after a backward through width {width}, its adapter's {short(missing)} received no gradient: that adapter is not used for it"
+            )
         for d in varying.in_dims:
             leaked = sorted(r.adapters[d] & got) if d != width else []
             if leaked:
-                fail(f"after a backward through width {width}, {short(leaked)} (the adapter of width {d}) received a gradient: only the matching adapter may be used")
+                fail(
+                    f"after a backward through width {width}, {short(leaked)} (the adapter of width {d}) received a gradient: only the matching adapter may be used"
+                )
 
 
 @pytest.mark.parametrize("hook", ["varying_input_net"])
@@ -200,7 +222,10 @@ def test_shared_body(hook, varying, sub):
     bodies = {d: r.body(d) for d in varying.in_dims}
     for d, body in bodies.items():
         if not body:
-            fail(f"after a backward through width {d}, no parameter besides the adapter received a gradient: the body (hidden → out) is missing, not trainable or not shared", SHARED_BODY_HINT)
+            fail(
+                f"after a backward through width {d}, no parameter besides the adapter received a gradient: the body (hidden → out) is missing, not trainable or not shared",
+                SHARED_BODY_HINT,
+            )
     first = varying.in_dims[0]
     for d in varying.in_dims[1:]:
         if bodies[d] != bodies[first]:
@@ -220,7 +245,10 @@ def test_adapters(hook, varying, sub):
     after = obs.after
     if after.hidden_modules:
         m = after.hidden_modules[0]
-        fail(f"submodule `{m.get('name')}` ({m.get('type')}) is kept in a plain container, so torch does not register it", "use nn.ModuleDict or nn.ModuleList")
+        fail(
+            f"submodule `{m.get('name')}` ({m.get('type')}) is kept in a plain container, so torch does not register it",
+            "use nn.ModuleDict or nn.ModuleList",
+        )
     if after.lazy:
         fail("some parameters are still uninitialized (lazy) after a forward")
     r = routing(obs, varying)
@@ -228,10 +256,14 @@ def test_adapters(hook, varying, sub):
     for d in varying.in_dims:
         owner = r.adapter_of[d]
         if owner is None:
-            fail(f"width {d} has no adapter: expected one parameter of shape {(h, d)}, the weight of nn.Linear({d}, {h})")
+            fail(
+                f"width {d} has no adapter: expected one parameter of shape {(h, d)}, the weight of nn.Linear({d}, {h})"
+            )
         shapes = sorted(r.sizes[n] for n in r.adapters[d])
         if shapes != sorted([(h,), (h, d)]):
-            fail(f"the adapter for width {d} (`{owner or 'the module itself'}`) has parameters of shapes {shapes}: expected nn.Linear({d}, {h}), weight {(h, d)} and bias {(h,)}")
+            fail(
+                f"the adapter for width {d} (`{owner or 'the module itself'}`) has parameters of shapes {shapes}: expected nn.Linear({d}, {h}), weight {(h, d)} and bias {(h,)}"
+            )
     adapters = set().union(*r.adapters.values())
     body = set().union(*(r.body(d) for d in varying.in_dims))
     unused = sorted(set(r.sizes) - adapters - body)
@@ -239,7 +271,9 @@ def test_adapters(hook, varying, sub):
         fail(f"{short(unused)} belong to neither an adapter nor the body: no backward through any width reaches them")
     expected = varying.adapter_params() + sum(_numel(r.sizes[n]) for n in body)
     if after.num_params != expected:
-        fail(f"the module has {after.num_params} parameters, expected {expected} (Σ_d (d·hidden + hidden) = {varying.adapter_params()} plus the body's)")
+        fail(
+            f"the module has {after.num_params} parameters, expected {expected} (Σ_d (d·hidden + hidden) = {varying.adapter_params()} plus the body's)"
+        )
 
 
 def _numel(shape):

@@ -21,8 +21,13 @@ INIT_HOOKS = list(_inits.WEIGHTS)
 
 # The shared-layer net of the book: one Linear(8, 8) object at positions 2 and 4.
 SHARED_NET = arch.seq(
-    arch.linear(4, 8), arch.relu(), {"id": "shared", **arch.linear(8, 8)}, arch.relu(), {"ref": "shared"},
-    arch.relu(), arch.linear(8, 1),
+    arch.linear(4, 8),
+    arch.relu(),
+    {"id": "shared", **arch.linear(8, 8)},
+    arch.relu(),
+    {"ref": "shared"},
+    arch.relu(),
+    arch.linear(8, 1),
 )
 SHARED_TIES = [["2.weight", "4.weight"], ["2.bias", "4.bias"]]
 
@@ -49,7 +54,9 @@ def test_gradients(hook, device, case, sub, tolerance):
     if hook == "shared_mlp":
         after = case.case.observe(sub).after
         if after is not None and any(len({(after.param(n) or {}).get("id") for n in g}) > 1 for g in SHARED_TIES):
-            hint = "the shared layer's gradient is the sum over both uses only when positions 2 and 4 hold one Parameter"
+            hint = (
+                "the shared layer's gradient is the sum over both uses only when positions 2 and 4 hold one Parameter"
+            )
     check_gradients(case, sub, tolerance, hint)
 
 
@@ -71,9 +78,16 @@ _BLOCK1 = arch.seq(arch.linear(4, 8), arch.relu(), arch.linear(8, 4), arch.relu(
 PARAM_NETS = {
     "nest_mlp": {
         "type": "Container",
-        "named": [["net", arch.seq(arch.linear(20, 64), arch.relu(), arch.linear(64, 32), arch.relu())], ["linear", arch.linear(32, 16)]],
+        "named": [
+            ["net", arch.seq(arch.linear(20, 64), arch.relu(), arch.linear(64, 32), arch.relu())],
+            ["linear", arch.linear(32, 16)],
+        ],
     },
-    "fixed_hidden_mlp": {"type": "Container", "named": [["linear", arch.linear(20, 20)]], "buffers": [["rand_weight", [20, 20]]]},
+    "fixed_hidden_mlp": {
+        "type": "Container",
+        "named": [["linear", arch.linear(20, 20)]],
+        "buffers": [["rand_weight", [20, 20]]],
+    },
     "rgnet": arch.seq(arch.named_seq([(f"block {i}", _BLOCK1) for i in range(4)]), arch.linear(4, 1)),
     "shared": SHARED_NET,
 }
@@ -97,14 +111,24 @@ def test_shapes(net, sub):
     extra = [k for k in got if k not in shapes]
     for k in extra:
         if k in buffers:
-            fail(f"`{k}` is a buffer, not a parameter", "`named_parameters()` lists parameters only (`state_dict()` adds buffers)")
+            fail(
+                f"`{k}` is a buffer, not a parameter",
+                "`named_parameters()` lists parameters only (`state_dict()` adds buffers)",
+            )
         if k in aliases:
-            fail(f"`{k}` is a tied parameter listed a second time", "`named_parameters()` yields a tied parameter once (`state_dict()` repeats it)")
+            fail(
+                f"`{k}` is a tied parameter listed a second time",
+                "`named_parameters()` yields a tied parameter once (`state_dict()` repeats it)",
+            )
     missing = [k for k in shapes if k not in got]
     if missing or extra:
-        fail("the names differ from `named_parameters()`: " + "; ".join(
-            ([f"missing {short(missing)}"] if missing else []) + ([f"unexpected {short([repr(k) for k in extra])}"] if extra else [])
-        ))
+        fail(
+            "the names differ from `named_parameters()`: "
+            + "; ".join(
+                ([f"missing {short(missing)}"] if missing else [])
+                + ([f"unexpected {short([repr(k) for k in extra])}"] if extra else [])
+            )
+        )
     for name, shape in shapes.items():
         value = got[name]
         if type(value) is not tuple:
@@ -157,13 +181,18 @@ def test_parameters_kept(hook, sub, seed, cache):
     applied, lay = _inits.apply_init(sub, hook, seed, cache)
     for name, kept in applied.kept.items():
         if not kept:
-            fail(f"`{name}` is a different object after the init, so an optimizer built before would not see it", _inits.IN_PLACE_HINT)
+            fail(
+                f"`{name}` is a different object after the init, so an optimizer built before would not see it",
+                _inits.IN_PLACE_HINT,
+            )
     for p in applied.summary.params:
         name = str(p.get("name"))
         if not p.get("is_parameter") or not p.get("is_leaf") or not p.get("requires_grad"):
             fail(f"`{name}` is no longer a leaf nn.Parameter requiring grad", _inits.IN_PLACE_HINT)
         want = lay.state.get(name)
-        if want is not None and (tuple(p.get("shape") or ()) != tuple(want.shape) or p.get("dtype") != str(want.dtype).removeprefix("torch.")):
+        if want is not None and (
+            tuple(p.get("shape") or ()) != tuple(want.shape) or p.get("dtype") != str(want.dtype).removeprefix("torch.")
+        ):
             fail(f"`{name}` changed its shape or dtype")
 
 
@@ -245,7 +274,9 @@ def test_losses(hook, sub, ref, seed, cache, tolerance):
     rtol, atol = tolerance(torch.float32, "cpu")
     problem = mismatch(got, want, rtol, atol, what="the list of losses")
     if problem:
-        hint = next((h for alt, _, h in t["known"] if _close(got, torch.tensor(alt, dtype=torch.float64), tolerance)), None)
+        hint = next(
+            (h for alt, _, h in t["known"] if _close(got, torch.tensor(alt, dtype=torch.float64), tolerance)), None
+        )
         if hint is None and _close(got[:-1], want[1:], tolerance):
             hint = "record the loss before `optimizer.step()`"
         fail(problem, hint)
@@ -259,7 +290,7 @@ def test_final_parameters(hook, sub, ref, seed, cache, tolerance):
     if net is None:
         fail("the net could not be inspected after training")
     got = {}
-    for name, want in t["final"].items():
+    for name in t["final"]:
         if name not in net.values:
             fail(f"the net has no parameter `{name}` after training")
         got[name] = net.values[name]
@@ -295,4 +326,7 @@ def test_value(hook, sub):
         hint = "`state_dict()` repeats the shared layer's entries: count `net.parameters()`" if tied == 193 else None
         fail(f"the tied count is {tied}, expected 121", hint)
     if untied != 193:
-        fail(f"the untied count is {untied}, expected 193", "the untied net has two independent `nn.Linear(8, 8)` layers" if untied == 121 else None)
+        fail(
+            f"the untied count is {untied}, expected 193",
+            "the untied net has two independent `nn.Linear(8, 8)` layers" if untied == 121 else None,
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -10,7 +10,9 @@ from grader import hookspec
 
 SECTION = "layers_and_blocks"
 TITLE = "5.1 Layers and blocks"
-STARTER_IMPORTS = "from typing import Callable\n\nimport torch\nfrom torch import nn\nfrom torch.nn import functional as F"
+STARTER_IMPORTS = (
+    "from typing import Callable\n\nimport torch\nfrom torch import nn\nfrom torch.nn import functional as F"
+)
 
 
 @hookspec(firstresult=True)

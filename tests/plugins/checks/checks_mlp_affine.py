@@ -18,5 +18,7 @@ def test_not_affine(sub, make_rng):
         fail("the MLP did not return a tensor for every input")
     fx, fy, fxy, f0 = outs
     if torch.allclose(fxy, fx + fy - f0, rtol=1e-4, atol=1e-4):
-        fail("the MLP is an affine map of its input: f(x + y) = f(x) + f(y) - f(0)",
-             "put a nonlinearity (ReLU) between the two linear layers")
+        fail(
+            "the MLP is an affine map of its input: f(x + y) = f(x) + f(y) - f(0)",
+            "put a nonlinearity (ReLU) between the two linear layers",
+        )

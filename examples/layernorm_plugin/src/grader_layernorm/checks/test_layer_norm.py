@@ -86,7 +86,9 @@ def init_case(request, ref, seed, cache):
         f = _features(seed)
         args = {"features": f, "eps": EPS}
         inputs = [[torch.randn(6, f, generator=g) * 10]]
-        return module_case(HOOK, lambda: ref.layer_norm(**args), inputs, seed=s, device=device, args=args, transplant=False)
+        return module_case(
+            HOOK, lambda: ref.layer_norm(**args), inputs, seed=s, device=device, args=args, transplant=False
+        )
 
     return cache((HOOK, "init", device), build)
 
@@ -102,7 +104,9 @@ def eps_case(request, ref, seed, cache):
         f = _features(seed)
         args = {"features": f, "eps": 1e-3}
         rows = torch.randn(5, 1, generator=g) * 0.1 + torch.randn(5, f, generator=g) * 1e-3
-        return module_case(HOOK, lambda: _randomized(ref.layer_norm(**args)), [[rows]], seed=s, device=device, args=args)
+        return module_case(
+            HOOK, lambda: _randomized(ref.layer_norm(**args)), [[rows]], seed=s, device=device, args=args
+        )
 
     return cache((HOOK, "eps", device), build)
 
