@@ -4,7 +4,7 @@ correct submission, and a batch of identical correct submissions.
     python benchmarks/bench.py [--repeat 3] [--jobs CORES] [--batch N] [--submission DIR]
 
 (``make bench`` runs it in the project's .venv.) Prints the machine and a markdown table to paste
-into the README; ``--json FILE`` also saves every figure. It takes a minute or two.
+into benchmarks/README.md; ``--json FILE`` also saves every figure. It takes a minute or two.
 
 - bare import: wall time of ``python -c "import torch"``, taken before each cold run and
   before each batch (median of all: the unit of the "× import torch" column).

@@ -10,7 +10,7 @@ found by name); ``hookspec`` marks a specification (used by exercise plugins).
 
 import pluggy
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the single source of the version: pyproject.toml reads it
 
 PROJECT = "grader"
 hookspec = pluggy.HookspecMarker(PROJECT)

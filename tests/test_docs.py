@@ -26,13 +26,32 @@ The kit:
 
 6. every name in ``grader.kit.__all__`` appears in backticks in ``docs/plugin-authors.md``, and
    every public function and class defined in ``grader.kit`` has a docstring.
+
+The README and the documents (``README.md``, ``CHANGELOG.md``, ``docs/``, ``benchmarks/README.md``
+and the READMEs under ``examples/`` and ``tests/``):
+
+7. the README is a doorway: at most 250 lines;
+8. every relative link resolves: its file exists, and its ``#anchor`` names a heading there;
+9. every Python example in the README, ``docs/`` and ``benchmarks/README.md`` parses, imports or
+   defines every name it uses, and imports from ``grader`` only names that exist (from
+   ``grader.kit``, only names of ``__all__``);
+10. every ``grader ...`` command in them names an existing subcommand and only its options;
+11. the README's example report is a shortened real run: its lines appear, in order, in the
+    report of the command it shows; and its check example grades (the example plugin's correct
+    submission passes it, a one-bug one fails it).
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
+import importlib
 import inspect
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -228,3 +247,191 @@ def test_kit_functions_and_classes_have_docstrings():
         and not _documented(obj)
     ]
     assert not missing, f"grader.kit functions or classes without a docstring: {missing}"
+
+
+# -- 7 to 11: the README and the documents ---------------------------------------------------------
+
+README = ROOT / "README.md"
+DOCUMENTS = sorted(
+    {
+        README,
+        ROOT / "CHANGELOG.md",
+        ROOT / "benchmarks" / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+        *(ROOT / "examples").rglob("README.md"),
+        *(ROOT / "tests").rglob("README.md"),
+    }
+)
+# Where examples must be complete: the README, docs/ and the benchmarks' README. (The example
+# plugin's README quotes excerpts of its files.)
+EXAMPLES = [README, ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.S | re.M)
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def _fenced(path: Path, lang: str | None = None) -> list[tuple[int, str]]:
+    """(line number, code) of each fenced block (of one language), indentation removed."""
+    text = path.read_text()
+    out = []
+    for m in FENCE.finditer(text):
+        if lang is None or m.group(2) == lang:
+            code = "\n".join(line[len(m.group(1)) :] for line in m.group(3).splitlines())
+            out.append((text[: m.start()].count("\n") + 1, code))
+    return out
+
+
+def _prose(path: Path) -> str:
+    """The text outside fenced blocks and inline code."""
+    return re.sub(r"`[^`\n]*`", "", FENCE.sub("", path.read_text()))
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown file."""
+    out = set()
+    for line in FENCE.sub("", path.read_text()).splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            out.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return out
+
+
+def test_the_readme_is_a_doorway():
+    lines = len(README.read_text().splitlines())
+    assert lines <= 250, f"README.md has {lines} lines (at most 250: details belong in docs/)"
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=_rel)
+def test_relative_links_resolve(doc):
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", _prose(doc)):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+            continue
+        file, _, anchor = target.partition("#")
+        path = (doc.parent / file).resolve() if file else doc
+        if not path.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and (path.suffix != ".md" or anchor not in _anchors(path)):
+            broken.append(f"{target}: no heading with that anchor")
+    assert not broken, f"{_rel(doc)}: broken links: {broken}"
+
+
+def _python_examples():
+    return [
+        pytest.param(doc, line, code, id=f"{_rel(doc)}:{line}")
+        for doc in EXAMPLES
+        for line, code in _fenced(doc, "python")
+    ]
+
+
+@pytest.mark.parametrize("doc, line, code", _python_examples())
+def test_python_examples_import_what_they_use(doc, line, code):
+    tree = ast.parse(code, f"{_rel(doc)}:{line}")
+    bound, used, missing = set(dir(builtins)), set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "grader":
+                module = importlib.import_module(node.module)
+                public = getattr(module, "__all__", None) if node.module == "grader.kit" else None
+                for alias in node.names:
+                    if not hasattr(module, alias.name) or (public is not None and alias.name not in public):
+                        missing.append(f"{node.module}.{alias.name}")
+    assert not used - bound, (
+        f"{_rel(doc)}:{line}: the example uses names it neither imports nor defines: {sorted(used - bound)}"
+    )
+    assert not missing, f"{_rel(doc)}:{line}: imports names grader does not export: {missing}"
+
+
+def _commands(doc: Path) -> list[str]:
+    """Every ``grader SUBCOMMAND ...`` in a document: lines of fenced blocks (``$ `` prompts and
+    backslash continuations allowed) and inline code."""
+    out = []
+    for _, code in _fenced(doc):
+        for line in code.replace("\\\n", " ").splitlines():
+            line = line.strip().removeprefix("$ ")
+            if line.startswith("grader "):
+                out.append(line)
+    out += re.findall(r"`(grader [^`\n]+)`", FENCE.sub("", doc.read_text()))
+    return [c for c in out if re.match(r"grader [a-z]", c)]
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=_rel)
+def test_grader_commands_in_the_documents_exist(doc):
+    import click
+
+    from grader.cli import main
+
+    wrong = []
+    for command in _commands(doc):
+        words = shlex.split(re.split(r"\s(?:\|\|?|&&|;)\s", command)[0], comments=True)
+        cmd, path = main, ["grader"]
+        for word in words[1:]:
+            if isinstance(cmd, click.Group) and not word.startswith("-"):
+                if word not in cmd.commands:
+                    wrong.append(f"`{command}`: {' '.join(path)} has no subcommand {word!r}")
+                    break
+                cmd, path = cmd.commands[word], [*path, word]
+            elif word.startswith("-") and word != "-":
+                options = {"--help", "-h"} | {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+                if word.split("=")[0] not in options:
+                    wrong.append(f"`{command}`: {' '.join(path)} has no option {word}")
+    assert not wrong, f"{_rel(doc)}: {wrong}"
+
+
+GRADER = [sys.executable, "-c", "from grader.cli import main; main()"]
+
+
+@pytest.mark.slow
+def test_the_readmes_example_report_is_a_shortened_real_run():
+    """Every line of the README's example report (``…`` marks a cut) appears, in order, in the
+    report of the command it shows."""
+    shown = next(code for _, code in _fenced(README, "") if code.startswith("$ grader run examples/submission"))
+    command, *lines = shown.splitlines()
+    p = subprocess.run(
+        [*GRADER, *shlex.split(command.removeprefix("$ grader "))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert p.returncode == 1, p.stderr
+    real = iter(line.rstrip() for line in p.stdout.splitlines())
+    for line in (line.rstrip() for line in lines):
+        if line != "…":
+            assert any(r == line for r in real), f"not in the real report (in this order): {line!r}\n{p.stdout}"
+
+
+@pytest.mark.slow
+def test_the_readmes_check_example_grades(tmp_path, grade_with, monkeypatch):
+    """The README's check module, on the example plugin's exercise: its correct submission passes
+    both checks; one whose statistics are detached fails only the gradients."""
+    check = next(code for _, code in _fenced(README, "python") if "def test_outputs" in code)
+    (tmp_path / "readme_checks.py").write_text(check)
+    plugin = tmp_path / "readme_check_plugin.py"
+    plugin.write_text(
+        "from pathlib import Path\n"
+        "from grader_layernorm import spec\n"
+        "from grader_layernorm.reference import layer_norm\n\n\n"
+        "def grader_exercises():\n    return [spec]\n\n\n"
+        "def grader_reference():\n    return [layer_norm]\n\n\n"
+        "def grader_checks():\n    return [str(Path(__file__).with_name('readme_checks.py'))]\n"
+    )
+    monkeypatch.syspath_prepend(str(EXAMPLE.parent))
+    monkeypatch.setenv("GRADER_DISABLE_PLUGINS", "1")
+    grade = grade_with(plugin)
+    submissions = EXAMPLE.parent.parent / "submissions"
+    good = grade(submissions / "correct", seed=3)
+    assert good.passed("layer_norm") == {"layer_norm/outputs", "layer_norm/gradients"}, good.messages()
+    assert good.all_passed("layer_norm")
+    bad = grade(submissions / "bugs" / "detached_statistics", seed=3)
+    assert bad.failed("layer_norm") == {"layer_norm/gradients"}, bad.messages()

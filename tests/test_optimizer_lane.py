@@ -4,7 +4,7 @@ run in a worker of their own, forked after the template's late imports.
 Why: the first optimizer a process builds imports torch._dynamo (~1 s of CPU). The grading
 process trains its expected values with ``kit.FunctionalSGD`` (and the reference writes SGD's
 step out), which must be bitwise torch.optim.SGD; the template imports torch._dynamo only on
-``Zygote.warm``, while the other checks run (benchmarks/bench.py, README).
+``Zygote.warm``, while the other checks run (benchmarks/README.md).
 """
 
 from __future__ import annotations
