@@ -41,7 +41,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .workers import WORKER_ENV, Worker, Zygote
+from ..workers import WORKER_ENV, Worker, Zygote
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -762,7 +762,7 @@ def _features(zygote: Zygote | None) -> dict:
     """What a worker can apply (Landlock, seccomp): the zygote's report, or, without one, the
     same interpreter's view from here."""
     if zygote is None:
-        from ..worker import confine
+        from ...worker import confine
 
         return confine.features()
     try:
@@ -804,7 +804,7 @@ _TRIALS: dict[str, tuple[bool, str]] = {}
 
 def trial(level: Level, zygote: Zygote) -> tuple[bool, str]:
     """Start one worker under ``level`` on an empty submission; cached per process."""
-    from ..worker.wire import ChannelError, recv
+    from ...worker.wire import ChannelError, recv
 
     key = f"{level.name}:{os.geteuid()}"
     if key in _TRIALS:
