@@ -9,6 +9,7 @@ import importlib.util
 import os
 import sys
 import types
+from collections.abc import Sequence
 
 
 def runtime_roots() -> list[str]:
@@ -21,7 +22,7 @@ def runtime_roots() -> list[str]:
     exe = os.path.realpath(sys.executable)
     roots.add(os.path.dirname(os.path.dirname(exe)))
     # Nested roots are covered by their parent.
-    out = []
+    out: list[str] = []
     for r in sorted(roots, key=len):
         if not any(is_under(r, o) for o in out):
             out.append(r)
@@ -33,7 +34,7 @@ def is_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def grader_paths(plugins: list[object] = ()) -> list[str]:
+def grader_paths(plugins: Sequence[object] = ()) -> list[str]:
     """Directories (or files) of the grader and every plugin: the reference, the checks, the
     specs. Never visible to a worker, wherever they are installed (editable or site-packages)."""
     found: set[str] = set()

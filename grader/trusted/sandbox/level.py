@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..workers import WORKER_ENV, Zygote
 from .limits import Limits
+from .placeholder import Placeholder
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Prepared:
     """One worker's spawn plan for the zygote, and the placeholder holding its namespaces."""
 
     plan: dict
-    handle: object | None = None
+    handle: Placeholder | None = None
     cleanup: list = field(default_factory=list)
 
 

@@ -12,6 +12,7 @@ import select
 import signal
 import subprocess
 import time
+from typing import IO
 
 from ..workers import WORKER_ENV
 from .errors import SandboxUnavailable
@@ -24,7 +25,7 @@ class Placeholder:
     namespace's init, which makes the kernel kill everything inside (the worker, its children,
     setsid daemons), then reaps the launcher process."""
 
-    def __init__(self, proc: subprocess.Popen, ns_pid: int):
+    def __init__(self, proc: subprocess.Popen[bytes], ns_pid: int):
         self.proc, self.ns_pid = proc, ns_pid
 
     def kill(self) -> None:
@@ -44,9 +45,9 @@ class Placeholder:
         return self.proc.poll() is None
 
 
-def _read_line(proc: subprocess.Popen, timeout: float) -> bytes:
+def _read_line(stdout: IO[bytes], timeout: float) -> bytes:
     """One line from the placeholder's stdout (its "ready"), or b"" after ``timeout``."""
-    fd = proc.stdout.fileno()
+    fd = stdout.fileno()
     end = time.monotonic() + timeout
     buf = b""
     while not buf.endswith(b"\n"):
@@ -79,8 +80,9 @@ def start_placeholder(argv: list[str], info: bool, timeout: float = 15.0) -> Pla
     )
     if w is not None:
         os.close(w)
+    assert proc.stdout is not None and proc.stderr is not None  # both pipes
     try:
-        line = _read_line(proc, timeout)
+        line = _read_line(proc.stdout, timeout)
         if line.strip() != b"ready":
             proc.kill()
             _, err = proc.communicate(timeout=5)
