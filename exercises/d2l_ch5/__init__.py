@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import reference
-from grader import hookimpl
+from grader.kit import hookimpl
 
 from .specs import custom_layers, file_io, gpu, layers_and_blocks, lazy_init, parameters
 
