@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from torch import nn
 
 from grader.kit import FunctionalSGD, arch
+from grader.reference import parameters as reference_parameters
 from grader.testing import Graded
 from grader.trusted.probes import SECOND, SubmissionView
 from grader.trusted.sandbox import Launcher, Limits, choose_level
 from grader.trusted.submission import SubmissionClient
 from grader.trusted.workers import Zygote
-from reference import parameters as reference_parameters
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
