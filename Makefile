@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: example test lint bench clean
 
-$(STAMP): pyproject.toml constraints-cpu.txt
+$(STAMP): pyproject.toml setup.py constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints-cpu.txt -e '.[test,lint]'
 	touch $(STAMP)

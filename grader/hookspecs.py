@@ -6,9 +6,9 @@ the ``grader`` entry-point group, ``--plugin`` (a module, a ``.py`` file or a pa
 or the assignment file's ``plugins`` list; name the function after the hook
 (``@grader.hookimpl`` is optional, as in pytest). An implementation may take any subset of the
 hook's arguments, none with a default value; a ``grader_*`` function that matches no hook, or
-takes an argument the hook does not provide, is rejected when the plugin loads. The chapter that ships with the grader (``exercises.d2l_ch5``)
-and the built-in report formats use these same hooks. ``docs/plugin-authors.md`` walks through
-writing a plugin.
+takes an argument the hook does not provide, is rejected when the plugin loads. The chapter that
+ships with the grader (``grader.exercises.d2l_ch5``) and the built-in report formats use these
+same hooks. ``docs/plugin-authors.md`` walks through writing a plugin.
 
 Exercise hooks themselves (``mlp()``, ``my_linear(in_units, units)``…) are not declared here:
 they come from the modules a plugin returns from ``grader_exercises``.

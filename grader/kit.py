@@ -27,6 +27,16 @@ Fixtures (provided by the grader's pytest plugin):
 Fail with ``fail(message, hint=...)`` (or a plain ``assert``); the message is shown to the
 student and must never contain expected values.
 
+A module's case (the reference's side of its checks) is a few lines with ``case_fixture``::
+
+    @case_fixture
+    def case(ref, hook, seed, device):
+        \"\"\"The reference side of ``hook`` on this check's device.\"\"\"
+        return module_case(hook, getattr(ref, hook), inputs(seed), seed=seed, device=device)
+
+Exercise plugins mark their specs with ``hookspec`` and their harness hooks with ``hookimpl``
+(both re-exported here).
+
 ``__all__`` is the public API; ``docs/plugin-authors.md`` documents every name in it (a test
 keeps the two in step).
 """
@@ -35,15 +45,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+import pytest
 import torch
 from torch import nn
 from torch.autograd.gradcheck import GradcheckError  # the attribute torch.autograd.gradcheck is the function
 
+from . import hookimpl, hookspec
 from .trusted.compare import default_tolerance, mismatch, same_values
 from .trusted.discovery import exception_text
 from .trusted.failures import CheckFailed, advise, derive_seed
@@ -61,26 +74,31 @@ from .trusted.probes import (
     TensorOut,
     decode_value,
 )
-from .trusted.submission import HookUnavailable, SubmissionRaised
+from .trusted.submission import BadAnswer, HookUnavailable, SubmissionRaised
 from .trusted.workers import WorkerFailure
 from .worker import arch, observe
 from .worker.arch import seeded  # the worker's seeded builds use the same one
 
 __all__ = [
+    # hints
+    "BUFFER_HINT",
+    "DATA_HINT",
+    "GIVEN_HINT",
+    "LIST_HINT",
+    "TIE_COPY_HINT",
+    "TIE_STORAGE_HINT",
+    # classes and exceptions
     "Arch",
     "ArchList",
-    "advise",
+    "BadAnswer",
     "CallResult",
     "CheckFailed",
     "Factory",
+    "FunctionalSGD",
     "Handle",
     "HookUnavailable",
     "ModuleCase",
     "ModuleObservation",
-    "cuda_devices",
-    "decode_value",
-    "derive_seed",
-    "device_of",
     "ModuleSummary",
     "Run",
     "Scratch",
@@ -88,21 +106,33 @@ __all__ = [
     "SubmissionView",
     "TensorOut",
     "WorkerFailure",
+    # functions, markers and modules
+    "advise",
     "arch",
+    "case_fixture",
+    "cuda_devices",
+    "decode_value",
     "default_tolerance",
+    "derive_seed",
+    "describe_module",
+    "device_of",
+    "exception_text",
     "expect",
     "expect_buffers",
     "expect_gradients",
     "expect_is_module",
     "expect_module",
     "expect_outputs",
+    "expect_sound",
     "expect_structure",
     "expect_tied",
     "fail",
     "fail_raised",
-    "expect_sound",
-    "FunctionalSGD",
     "gradcheck",
+    "hinted",
+    "hook_of",
+    "hookimpl",
+    "hookspec",
     "mismatch",
     "module_case",
     "same_values",
@@ -155,7 +185,91 @@ def cuda_devices(request: Any) -> list[str]:
     return []
 
 
-def vjp_loss(y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def hook_of(request: Any) -> str | None:
+    """The hook of the running check (its ``hook`` parameter, else its ``@pytest.mark.hook``),
+    for fixtures that build cases without asking for ``hook`` themselves."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {}) or {}
+    if "hook" in params:
+        return str(params["hook"])
+    marker = request.node.get_closest_marker("hook")
+    return str(marker.args[0]) if marker is not None and marker.args else None
+
+
+def describe_module(module: nn.Module) -> ModuleSummary:
+    """A module of the trusted side's own (a reference's) described as the worker describes a
+    submission's: parameters (lazy or not), buffers, submodules. No values."""
+    return ModuleSummary(observe.summarize(module), {})
+
+
+@contextlib.contextmanager
+def hinted(hint: str | None) -> Iterator[None]:
+    """Give a failure raised in the block that has no hint of its own ``hint`` (the known
+    mistake a check recognized before running an expectation that does not know it)."""
+    try:
+        yield
+    except CheckFailed as e:
+        if hint and not e.hint:
+            e.hint = hint
+        raise
+
+
+# -- case fixtures ------------------------------------------------------------------------------
+
+_CASE_ARGUMENTS = ("ref", "hook", "seed", "device")
+
+
+def case_fixture(build: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    """Make ``build`` a fixture that gives the reference's side of a check (its case): built
+    once per run and kept (``cache``), for the check's device cell, with torch's global
+    generator seeded while it builds.
+
+    ``build`` takes, by name, any of ``ref``, ``hook`` (the check's, ``hook_of``), ``seed`` (the
+    run's) and ``device`` (the check's cell, ``device_of``: ``"cpu"`` for a check without one),
+    and returns the case; one case is built for each distinct value of the arguments it takes.
+    The fixture is named after ``build`` (or ``name``), and its docstring is ``build``'s::
+
+        @case_fixture
+        def case(ref, hook, seed, device):
+            \"\"\"The reference side of ``hook`` on this check's device.\"\"\"
+            return module_case(hook, getattr(ref, hook), inputs(seed), seed=seed, device=device)
+
+    Everything a build uses must come from these arguments: the case is shared by every check
+    that asks for the fixture, and by every submission a grading process grades."""
+
+    def make(build: Callable[..., Any]) -> Any:
+        wanted = list(inspect.signature(build).parameters)
+        unknown = [a for a in wanted if a not in _CASE_ARGUMENTS]
+        if unknown:
+            raise TypeError(
+                f"case_fixture: `{build.__qualname__}` takes {', '.join(unknown)}; a case's build takes "
+                f"only {', '.join(_CASE_ARGUMENTS)}"
+            )
+        key = f"{build.__module__}.{build.__qualname__}"
+
+        def fixture(request: Any, ref: Any, seed: int, cache: Callable[[Any, Callable[[], Any]], Any]) -> Any:
+            given = {"ref": ref, "seed": seed}
+            if "hook" in wanted:
+                given["hook"] = hook_of(request)
+            if "device" in wanted:
+                given["device"] = device_of(request)
+            args = {a: given[a] for a in wanted}
+            cell = tuple(args.get(a) for a in ("hook", "device"))
+
+            def compute() -> Any:
+                with seeded(derive_seed(seed, "case", key, *cell)):
+                    return build(**args)
+
+            return cache(("case", key, seed, *cell), compute)
+
+        # Not functools.wraps: pytest would read the fixtures to request from build's signature.
+        fixture.__name__ = fixture.__qualname__ = build.__name__
+        fixture.__module__, fixture.__doc__ = build.__module__, build.__doc__
+        return pytest.fixture(name=name or build.__name__)(fixture)
+
+    return make if build is None else make(build)
+
+
+def _vjp_loss(y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """A scalar whose backward equals ``y.backward(g)`` for real parameters (for complex ``y``,
     Re Σ conj(g)·y). ``y.backward(g)`` itself imports sympy on first use (half a second)."""
     return (y * g.conj()).real.sum() if y.is_complex() else (y * g).sum()
@@ -188,6 +302,9 @@ class ModuleCase:
     given_grads: list[dict[str, torch.Tensor | None]] = field(default_factory=list)
 
     def observe(self, sub: SubmissionView, **kw: Any) -> ModuleObservation:
+        """Ask the worker to build the submission's module through the hook with this case's
+        arguments, transplant the state, and run the same inputs and backward (``kw``: more
+        options of ``sub.module``, such as ``before=True``)."""
         if self.given_grads:
             kw.setdefault("given", True)
         return sub.module(
@@ -227,8 +344,8 @@ def module_case(
         net = build()
         if warmup:
             with torch.no_grad():
-                for x in warmup:
-                    net(x)
+                for w in warmup:
+                    net(w)
         state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         shapes = {n: tuple(p.shape) for n, p in net.named_parameters()}
         buffers = {n: tuple(b.shape) for n, b in net.named_buffers()}
@@ -243,8 +360,8 @@ def module_case(
                 xs = [t.requires_grad_(True) if t.is_floating_point() or t.is_complex() else t for t in xs]
             for p in net.parameters():
                 p.grad = None
-            for _, p in given_params:
-                p.grad = None
+            for _, q in given_params:
+                q.grad = None
             y = net(*xs)
             outputs.append(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
             g = None
@@ -255,7 +372,7 @@ def module_case(
                     )
                 else:
                     g = torch.randn(y.shape, generator=gen, dtype=y.dtype)
-                vjp_loss(y, g.to(device)).backward()
+                _vjp_loss(y, g.to(device)).backward()
             g_outs.append(g)
             in_grads.append(
                 [t.grad.detach().cpu() if isinstance(t, torch.Tensor) and t.grad is not None else None for t in xs]
@@ -288,11 +405,18 @@ def module_case(
 
 # -- expectations -------------------------------------------------------------------------------
 
+# Hints for the mistakes the expectations below recognize, for checks to reuse.
+#: Autograd cut by ``.data``/``.detach()`` in the forward (a gradient is missing).
 DATA_HINT = "`.data` or `.detach()` in the forward cuts autograd: use the Parameter itself"
+#: Submodules kept in a plain Python list, which torch does not register.
 LIST_HINT = "modules in a plain Python list are invisible to torch: use nn.ModuleList or add_module"
+#: A constant tensor kept as a plain attribute, which ``.to(device)`` leaves behind.
 BUFFER_HINT = "register constant tensors with `self.register_buffer(...)` so `.to(device)` moves them"
+#: Modules handed to the hook copied (or detached) instead of used as they are.
 GIVEN_HINT = "use the module objects you were given (not copies) in the forward, and keep autograd intact (no `.data`/`.detach()`)"
+#: A tie made of independent copies of a module.
 TIE_COPY_HINT = "use the very same module object at each position (do not copy or re-create it)"
+#: A tie made of two Parameters on one storage instead of one Parameter.
 TIE_STORAGE_HINT = "wrapping `.data` of one Parameter in a new nn.Parameter shares memory, not the Parameter: reuse the module (or Parameter) object itself"
 
 
@@ -538,21 +662,24 @@ def expect_tied(after: ModuleSummary | None, groups: Sequence[Sequence[str]], wh
 # -- gradcheck across the boundary --------------------------------------------------------------
 
 
+_SLOW_RERUN = "_run_slow_mode_and_get_error"
+
+
 @contextlib.contextmanager
 def _no_slow_rerun():
     """When fast mode fails, gradcheck recomputes both Jacobians in slow mode just to print them:
     here that is two worker round trips per scalar input, and the Jacobians (expected values)
     are never shown, so the recomputation is skipped (a private hook: absent, nothing changes)."""
     module = importlib.import_module("torch.autograd.gradcheck")
-    original = getattr(module, "_run_slow_mode_and_get_error", None)
+    original = getattr(module, _SLOW_RERUN, None)
     if original is None:
         yield
         return
-    module._run_slow_mode_and_get_error = lambda *args, **kwargs: ""
+    setattr(module, _SLOW_RERUN, lambda *args, **kwargs: "")
     try:
         yield
     finally:
-        module._run_slow_mode_and_get_error = original
+        setattr(module, _SLOW_RERUN, original)
 
 
 def gradcheck(
@@ -664,4 +791,5 @@ class FunctionalSGD:
         )
         if self.momentum:
             for p, b in zip(params, buffers):
-                self.state.setdefault(p, {})["momentum_buffer"] = b
+                if b is not None:  # sgd fills every buffer when there is momentum
+                    self.state.setdefault(p, {})["momentum_buffer"] = b

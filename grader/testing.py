@@ -18,6 +18,7 @@ One-bug fixtures (``one_bug_fixtures(directory)``): directories holding a submis
 ``bug.toml`` that says which checks it must fail (``bug``, ``only``, ``fails``, optionally
 ``message`` and ``hint``: text one failure's message or hint must contain).
 ``one_bug_problems(graded, fixture)`` says how a graded fixture departs from its ``bug.toml``.
+``inventory(*plugins)`` lists the checks a course has and their points, as ``grader list`` does.
 """
 
 from __future__ import annotations
@@ -162,6 +163,19 @@ def one_bug_problems(graded: Graded, fixture: OneBug) -> list[str]:
     return problems
 
 
+def inventory(*plugins: Any) -> dict[str, list[dict]]:
+    """The checks of the course these plugins make, with the installed ones (entry points, as
+    ``grader list`` sees them): hook -> ``[{"key", "points", "doc", "cells", ...}]``, points as
+    a run would award them. A plugin is a module, a module name, a ``.py`` file or a package
+    directory."""
+    from .plugins import get_plugin_manager
+    from .trusted.course import load_course
+    from .trusted.inventory import check_inventory
+
+    pm = get_plugin_manager(list(plugins))
+    return check_inventory(load_course(pm), pm)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("grader")
     group.addoption("--grader-plugin", action="append", default=[], help="grader plugin for the `grade` fixture")
@@ -184,7 +198,8 @@ def _grade_function(grader) -> Callable[..., Graded]:
     def run(path: str | Path, only: list[str] | None = None, seed: int = 1234, keyword: str | None = None) -> Graded:
         return Graded(grader.grade(Path(path), seed=seed, only=only, keyword=keyword))
 
-    run.grader = grader  # its plugin manager (``.pm``) and course (``.course``), for assertions
+    # Its plugin manager (``.pm``) and course (``.course``), for assertions.
+    run.grader = grader  # type: ignore[attr-defined]
     return run
 
 

@@ -1,8 +1,9 @@
 """The reference: a correct implementation of every hook of the chapter.
 
 Each module is self-contained (no imports between them), so this directory is also a valid
-submission: ``grader run reference/`` gives full marks. In the trusted process it is registered
-on the exercise plugin manager by ``exercises.d2l_ch5``.
+submission: ``grader run reference/`` gives full marks (the worker imports its files as
+top-level modules). Installed as ``grader.reference``; in the trusted process it is registered
+on the exercise plugin manager by ``grader.exercises.d2l_ch5``.
 """
 
 from __future__ import annotations

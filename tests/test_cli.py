@@ -279,8 +279,13 @@ def test_gradescope_build_writes_an_uploadable_zip(tmp_path):
             "assignment.toml",
             "checks/extra.py",
             "grader-src/pyproject.toml",
+            "grader-src/setup.py",
             "grader-src/grader/cli/run.py",
+            # The course content, which setup.py installs as grader.reference and grader.exercises.
+            "grader-src/reference/layers_and_blocks.py",
+            "grader-src/exercises/d2l_ch5/checks/test_gpu.py",
         } <= names
+        assert not any(n.startswith(("grader-src/tests/", "grader-src/.venv/")) for n in names)
         run = z.read("run_autograder").decode()
         assert "--assignment /autograder/source/assignment.toml" in run
         assert "--format gradescope --output /autograder/results/results.json" in run

@@ -193,7 +193,7 @@ def courses(request):
     mp.setenv("GRADER_DISABLE_PLUGINS", "1")
     try:
         out = {}
-        for name, plugin in (("d2l_ch5", "exercises.d2l_ch5"), ("layernorm", str(EXAMPLE))):
+        for name, plugin in (("d2l_ch5", "grader.exercises.d2l_ch5"), ("layernorm", str(EXAMPLE))):
             course = load_course(get_plugin_manager([plugin]))
             metas, errors = collect_checks(course)
             assert not errors, errors

@@ -20,14 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from grader.kit import FunctionalSGD
+from grader.kit import FunctionalSGD, arch
+from grader.reference import parameters as reference_parameters
 from grader.testing import Graded
 from grader.trusted.probes import SECOND, SubmissionView
 from grader.trusted.sandbox import Launcher, Limits, choose_level
 from grader.trusted.submission import SubmissionClient
 from grader.trusted.workers import Zygote
-from grader.worker.ops_files import sgd, train
-from reference import parameters as reference_parameters
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -72,13 +71,14 @@ def test_functional_sgd_is_torch_sgd_bitwise(seed, width, lr, momentum, steps, t
 
 
 def test_functional_sgd_runs_the_workers_training_loop():
-    """The checkpoint check trains its expected values with the worker's own ``sgd`` and ``train``."""
+    """The checkpoint check trains its expected values with the worker's own training loop
+    (``arch.resume_sgd``, ``arch.train_mse``)."""
     ours, theirs = _net(1, 4), _net(1, 4)
     X, y = torch.randn(8, 3), torch.randn(8, 2)
     hyper = {"lr": 0.05, "momentum": 0.9}
-    train(ours, sgd(ours, hyper, FunctionalSGD), X, y, 3)
-    train(theirs, sgd(theirs, hyper), X, y, 3)
-    assert isinstance(sgd(theirs, hyper), torch.optim.SGD)
+    arch.train_mse(ours, arch.resume_sgd(ours, hyper, FunctionalSGD), X, y, 3)
+    arch.train_mse(theirs, arch.resume_sgd(theirs, hyper), X, y, 3)
+    assert isinstance(arch.resume_sgd(theirs, hyper), torch.optim.SGD)
     assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
 
 

@@ -132,8 +132,8 @@ def test_load_plugins_is_an_allow_list(installed, clean_env):
 def test_the_chapter_loads_like_any_plugin(clean_env):
     default = load_course(get_plugin_manager())
     clean_env.setenv("GRADER_DISABLE_PLUGINS", "1")
-    pm = get_plugin_manager(["exercises.d2l_ch5"])
-    assert origins(pm)["exercises.d2l_ch5"][0] == "--plugin"
+    pm = get_plugin_manager(["grader.exercises.d2l_ch5"])
+    assert origins(pm)["grader.exercises.d2l_ch5"][0] == "--plugin"
     course = load_course(pm)
     assert list(course.hooks) == list(default.hooks) and len(course.hooks) == 44
     assert course.check_files == default.check_files

@@ -2,16 +2,16 @@
 PyTorch edition: 44 hooks in six sections.
 
 An ordinary grader plugin (entry point ``d2l_ch5`` in the ``grader`` group): its specs, its
-reference (``reference/``) and its checks reach the harness through the same hooks any
-instructor plugin uses.
+reference (``reference/``, installed as ``grader.reference``) and its checks reach the harness
+through the same hooks any instructor plugin uses.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import reference
-from grader import hookimpl
+from grader import reference
+from grader.kit import hookimpl
 
 from .specs import custom_layers, file_io, gpu, layers_and_blocks, lazy_init, parameters
 

@@ -211,24 +211,19 @@ def _source_tree() -> Path | None:
 
 
 def _source_files(root: Path) -> list[tuple[str, bytes]]:
-    """pyproject.toml, the README and the packages it installs (``packages.find.include``)."""
+    """pyproject.toml, setup.py, the README and the packages they install: the top-level folders
+    holding an ``__init__.py`` (the harness, and the course content setup.py installs under its
+    namespace)."""
     from ..trusted.assignment import tomllib
 
     meta = tomllib.loads((root / "pyproject.toml").read_text())
-    patterns = (
-        meta.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", ["grader*"])
-    )
-    out = [("pyproject.toml", (root / "pyproject.toml").read_bytes())]
+    out = [(name, (root / name).read_bytes()) for name in ("pyproject.toml", "setup.py") if (root / name).is_file()]
     readme = meta.get("project", {}).get("readme")
     if isinstance(readme, str):
         path = root / readme
         # setuptools refuses a missing readme; a stub keeps the bundled install working.
         out.append((readme, path.read_bytes() if path.is_file() else b"# grader\n"))
-    tops = sorted(
-        p
-        for p in root.iterdir()
-        if p.is_dir() and any(re.fullmatch(pat.replace("*", ".*"), p.name) for pat in patterns)
-    )
+    tops = sorted(p for p in root.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
     for top in tops:
         for path in sorted(top.rglob("*")):
             rel = path.relative_to(root)

@@ -30,6 +30,8 @@ DEFAULT_TOLERANCES = {
 
 
 def default_tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    """``torch.testing.assert_close``'s default ``(rtol, atol)`` for ``dtype`` (``(0, 0)``, exact,
+    for the dtypes it compares exactly)."""
     return DEFAULT_TOLERANCES.get(dtype, (0.0, 0.0))
 
 
@@ -130,4 +132,5 @@ def mismatch(
 
 
 def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same shape, dtype and values, bit for bit (on any devices)."""
     return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a.cpu(), b.cpu()))

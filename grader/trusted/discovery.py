@@ -64,7 +64,9 @@ def where_text(where: dict | None) -> str:
 
 
 def exception_text(err: dict) -> str:
-    # One line in every report: messages such as safetensors' span several indented lines.
+    """An exception the worker described (``{"type", "message", "where"}``) as one line for a
+    message: ``Type: message (where)``. One line in every report: messages such as
+    safetensors' span several indented lines."""
     message = " ".join(str(err.get("message", "")).split())
     text = f"{err.get('type', 'Exception')}: {message}".rstrip(": ")
     if err.get("where"):

@@ -205,6 +205,10 @@ def decode_value(obj: Any, tensors: dict) -> Any:
 
 @dataclass
 class Run:
+    """One input's run of an observed module: the output ``y`` (a ``TensorOut`` for a tensor),
+    the inputs' gradients ``dx``, the parameters' ``grads`` by name, the forward's ``error``
+    (the worker's description) or the backward's ``backward_error`` (text)."""
+
     y: Any = None
     dx: list = field(default_factory=list)
     grads: dict[str, torch.Tensor | None] = field(default_factory=dict)
@@ -474,6 +478,10 @@ class SubmissionView:
 
 @dataclass
 class CallResult:
+    """What ``sub.call`` brings back: the hook's decoded ``value``, descriptions of the arguments
+    asked for (``inspected``), the reports of the factories passed as arguments (``factories``:
+    their calls and the order of what they made), and the ``handle`` of the value when the call asked the worker to keep it."""
+
     value: Any
     inspected: dict[str, Any]
     factories: list[dict]

@@ -12,6 +12,9 @@ needed inside the worker for that.
     {"type": "Sequential", "named": [["block 0", {...}], ...]}
     {"type": "Container", "named": [...], "buffers": [["rand_weight", [20, 20]]]}
     {"id": "shared", "type": "Linear", ...} … {"ref": "shared"}   the same object again
+
+``tie`` makes Parameters of different modules one object after the build. ``train_mse`` and
+``resume_sgd`` are the checkpoint check's training, which both sides run too.
 """
 
 from __future__ import annotations
@@ -101,6 +104,14 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
             own[name].copy_(value)
 
 
+def tie(module: nn.Module, pairs: list) -> None:
+    """``[["2.weight", "0.weight"]]``: make ``2.weight`` the very Parameter object ``0.weight``
+    (a tie between Parameters of different modules, like an embedding shared with a head)."""
+    for dst, src in pairs:
+        owner, _, leaf = str(dst).rpartition(".")
+        setattr(module.get_submodule(owner), leaf, module.get_parameter(str(src)))
+
+
 def linear(i: int, o: int, **kw: Any) -> dict:
     return {"type": "Linear", "in": i, "out": o, **kw}
 
@@ -130,3 +141,23 @@ class Factory:
             load_state(m, self.states[len(self.made)])
         self.made.append(m)
         return m
+
+
+# -- training both sides run (the checkpoint check) ----------------------------------------------
+
+
+def train_mse(net: nn.Module, optimizer: Any, X: torch.Tensor, y: torch.Tensor, steps: int) -> None:
+    """Full-batch steps on the MSE loss: the checkpoint check's training, run by the worker and,
+    for the expected values, by the trusted side."""
+    loss = nn.MSELoss()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss(net(X), y).backward()
+        optimizer.step()
+
+
+def resume_sgd(net: nn.Module, req: dict, kind: Any = None) -> Any:
+    """The checkpoint check's optimizer, with the request's hyperparameters. The trusted side runs
+    this very function with ``kind=kit.FunctionalSGD`` (the same values, without the import of
+    torch._dynamo that a torch.optim optimizer makes)."""
+    return (kind or torch.optim.SGD)(net.parameters(), lr=float(req["lr"]), momentum=float(req["momentum"]))

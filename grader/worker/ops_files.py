@@ -32,14 +32,6 @@ from .serve import MAX_FILE, operation
 from .wire import Encoder, decode
 
 
-def tie(module: nn.Module, pairs: list) -> None:
-    """``[["2.weight", "0.weight"]]``: make ``2.weight`` the very Parameter object ``0.weight``
-    (a tie between Parameters of different modules, like an embedding shared with a head)."""
-    for dst, src in pairs:
-        owner, _, leaf = str(dst).rpartition(".")
-        setattr(module.get_submodule(owner), leaf, module.get_parameter(str(src)))
-
-
 def data_of(session: Any, req: dict, tensors: dict) -> dict:
     """The request's ``data`` (encoded like hook arguments)."""
     special = session._special(tensors)
@@ -80,7 +72,7 @@ def file_call(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
     args = seeded_build(session, req, tensors)
     device = torch.device(req.get("device") or "cpu")
     for name, pairs in (req.get("ties") or {}).items():
-        tie(args[name], pairs)
+        arch.tie(args[name], pairs)
     for name, value in args.items():
         if isinstance(value, nn.Module):
             args[name] = value.to(device)
@@ -154,22 +146,6 @@ def model_file_save(session: Any, req: dict, tensors: dict, enc: Encoder) -> dic
     return {"outputs": outputs, "file": read_back(session, str(req["path"]), enc)}
 
 
-def train(net: nn.Module, optimizer: Any, X: torch.Tensor, y: torch.Tensor, steps: int) -> None:
-    """Full-batch steps on the MSE loss (the trusted side runs this very function)."""
-    loss = nn.MSELoss()
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss(net(X), y).backward()
-        optimizer.step()
-
-
-def sgd(net: nn.Module, req: dict, kind: Any = None) -> Any:
-    """The resume check's optimizer, with the request's hyperparameters. The trusted side runs
-    this very function with ``kind=kit.FunctionalSGD`` (the same values, without the import of
-    torch._dynamo that a torch.optim optimizer makes)."""
-    return (kind or torch.optim.SGD)(net.parameters(), lr=float(req["lr"]), momentum=float(req["momentum"]))
-
-
 @operation("checkpoint_resume")
 def checkpoint_resume(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
     data = data_of(session, req, tensors)
@@ -177,15 +153,15 @@ def checkpoint_resume(session: Any, req: dict, tensors: dict, enc: Encoder) -> d
     path = session.path(str(req["path"]))
     net = arch.build(req["spec"])
     arch.load_state(net, data["state"])
-    optimizer = sgd(net, req)
-    train(net, optimizer, X, y, int(req["k"]))
+    optimizer = arch.resume_sgd(net, req)
+    arch.train_mse(net, optimizer, X, y, int(req["k"]))
     try:
         session.hook("save_checkpoint")(net=net, optimizer=optimizer, epoch=int(req["epoch"]), path=path)
     except BaseException as e:
         return failed(session, "save_checkpoint", e)
     with arch.seeded(int(req.get("seed") or 0)):
         fresh = arch.build(req["spec"])
-    fresh_optimizer = sgd(fresh, req)
+    fresh_optimizer = arch.resume_sgd(fresh, req)
     try:
         epoch = session.hook("load_checkpoint")(path=path, net=fresh, optimizer=fresh_optimizer)
     except BaseException as e:
@@ -197,7 +173,7 @@ def checkpoint_resume(session: Any, req: dict, tensors: dict, enc: Encoder) -> d
         momentum[n] = buf.detach().clone() if isinstance(buf, torch.Tensor) else None
     out = {"epoch": enc.encode(epoch), "restored": enc.encode(restored), "momentum": enc.encode(momentum)}
     try:
-        train(fresh, fresh_optimizer, X, y, int(req["m"]))
+        arch.train_mse(fresh, fresh_optimizer, X, y, int(req["m"]))
     except BaseException as e:
         return {**out, **failed(session, "training after load_checkpoint", e)}
     out["final"] = enc.encode({n: p.detach().clone() for n, p in fresh.named_parameters()})

@@ -10,10 +10,7 @@ from pathlib import Path
 import grader_layernorm
 import pytest
 
-from grader.plugins import get_plugin_manager
-from grader.testing import one_bug_fixtures, one_bug_problems
-from grader.trusted.course import load_course
-from grader.trusted.inventory import check_inventory
+from grader.testing import inventory, one_bug_fixtures, one_bug_problems
 
 HERE = Path(__file__).resolve().parent.parent
 CORRECT = [HERE / "submissions" / "correct", HERE / "src" / "grader_layernorm" / "reference"]
@@ -33,7 +30,6 @@ def test_one_bug_loses_exactly_its_checks(grade, bug):
 
 
 def test_every_check_has_a_failing_fixture_and_its_points():
-    pm = get_plugin_manager([grader_layernorm])
-    inventory = {c["key"]: c["points"] for c in check_inventory(load_course(pm), pm)["layer_norm"]}
-    assert set(inventory) == set().union(*(b.fails for b in BUGS))
-    assert inventory == {f"layer_norm/{name}": points for name, points in grader_layernorm.POINTS.items()}
+    points = {c["key"]: c["points"] for c in inventory(grader_layernorm)["layer_norm"]}
+    assert set(points) == set().union(*(b.fails for b in BUGS))
+    assert points == {f"layer_norm/{name}": p for name, p in grader_layernorm.POINTS.items()}

@@ -2,7 +2,7 @@
 the reference computes from the same values, and known mistakes whose outputs earn a hint.
 
 Everything here runs in the trusted process and depends only on the run's seed, so a case is
-built once per run (``cache``) and one worker request per hook and device answers every check
+built once per run (the check modules' ``case_fixture``) and one worker request per hook and device answers every check
 that shares it (the request cache answers identical requests once).
 """
 
@@ -259,10 +259,6 @@ def build_case(ref: Any, key: str, seed: int, device: str) -> Built:
     raise KeyError(key)
 
 
-def cached_case(cache: Callable, ref: Any, key: str, seed: int, device: str) -> Built:
-    return cache(("d2l_ch5.case", key, seed, device), lambda: build_case(ref, key, seed, device))
-
-
 # -- check bodies ----------------------------------------------------------------------------
 
 
@@ -338,7 +334,6 @@ __all__ = [
     "CONTRACT_MODULES",
     "batches",
     "build_case",
-    "cached_case",
     "check_gradients",
     "check_outputs",
     "check_structure",

@@ -8,15 +8,13 @@ cache answers identical requests once), and ``gradcheck`` keeps one module in th
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from grader.kit import (
-    CheckFailed,
     ModuleCase,
     ModuleObservation,
     TensorOut,
@@ -27,6 +25,7 @@ from grader.kit import (
     expect_structure,
     fail,
     gradcheck,
+    hinted,
     mismatch,
     module_case,
 )
@@ -107,17 +106,6 @@ def _fourier_shape_hint(obs: ModuleObservation, case: ModuleCase) -> str | None:
         if n % 2 == 1 and m == n // 2 + 1:
             return ODD_HINT + "; " + RFFT_HINT
     return None
-
-
-@contextlib.contextmanager
-def hinted(hint: str | None) -> Iterator[None]:
-    """Give a failure that has no hint of its own the known mistake's hint."""
-    try:
-        yield
-    except CheckFailed as e:
-        if hint and not e.hint:
-            e.hint = hint
-        raise
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -213,10 +201,6 @@ BUILDERS: dict[str, Callable[[Any, int, str], Custom]] = {
 }
 
 
-def cached_case(cache: Callable, ref: Any, hook: str, seed: int, device: str) -> Custom:
-    return cache(("d2l_ch5.custom", hook, seed, device), lambda: BUILDERS[hook](ref, seed, device))
-
-
 # -- check bodies ------------------------------------------------------------------------------
 
 
@@ -253,4 +237,4 @@ def check_gradcheck(c: Custom, sub: Any) -> None:
     gradcheck(sub, case.hook, obs.handle, c.check_inputs, params)
 
 
-__all__ = ["HOOKS", "Custom", "cached_case", "check_gradcheck", "check_gradients", "check_outputs", "check_structure"]
+__all__ = ["BUILDERS", "HOOKS", "Custom", "check_gradcheck", "check_gradients", "check_outputs", "check_structure"]

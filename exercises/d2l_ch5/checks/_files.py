@@ -30,7 +30,6 @@ from grader.kit import (
     seeded,
     short,
 )
-from grader.worker.ops_files import tie
 
 PICKLE_HINT = "write it with safetensors (`safetensors.torch.save_file` or `save_model`); `torch.save` writes a pickle"
 SAVE_MODEL_HINT = (
@@ -53,7 +52,7 @@ TANH = {"type": "Tanh"}
 class NetSpec:
     spec: dict
     width: int  # input features
-    ties: tuple = ()  # Parameter-level ties, ``(dst, src)``: see ``grader.worker.ops_files.tie``
+    ties: tuple = ()  # Parameter-level ties, ``(dst, src)``: see ``arch.tie``
     train_batches: int = 0  # forwards in train mode before saving (BatchNorm running statistics)
 
 
@@ -124,7 +123,7 @@ def prepare(name: str, seed: int) -> Prepared:
     spec = NETS[name]
     with seeded(s):
         net = arch.build(spec.spec)
-        tie(net, spec.ties)
+        arch.tie(net, spec.ties)
         g = torch.Generator().manual_seed(s)
         with torch.no_grad():
             net.train()

@@ -20,12 +20,13 @@ from typing import Any
 import torch
 
 from grader.kit import (
-    CheckFailed,
     ModuleCase,
     ModuleObservation,
     ModuleSummary,
     SubmissionRaised,
     derive_seed,
+    describe_module,
+    exception_text,
     expect_is_module,
     expect_sound,
     fail,
@@ -34,8 +35,6 @@ from grader.kit import (
     seeded,
     short,
 )
-from grader.trusted.discovery import exception_text
-from grader.worker import observe
 
 LAZY_HINT = (
     "nn.LazyLinear(out_features) infers its input width from the first batch; nn.Linear fixes it at construction"
@@ -86,8 +85,7 @@ def lazy_case(ref: Any, hook: str, seed: int, device: str) -> Lazy:
     case = module_case(hook, getattr(ref, hook), inputs, seed=s, device=device, warmup=warmup)
     with seeded(s):
         fresh = getattr(ref, hook)()
-    report = observe.summarize(fresh)
-    return Lazy(case, width, {str(p["name"]): bool(p["lazy"]) for p in report["params"]})
+    return Lazy(case, width, {str(p["name"]): bool(p["lazy"]) for p in describe_module(fresh).params})
 
 
 def expect_built(obs_fn: Callable[[], ModuleObservation], hook: str, hint: str | None = None) -> ModuleObservation:
@@ -308,15 +306,6 @@ def expect_runs(obs: ModuleObservation, v: Varying, backward: bool = True) -> No
                 fail(failed[width])
 
 
-def raise_with(hint: str | None, fn: Callable[[], None]) -> None:
-    try:
-        fn()
-    except CheckFailed as e:
-        if hint and not e.hint:
-            e.hint = hint
-        raise
-
-
 __all__ = [
     "KEYERROR_HINT",
     "LAZY_HINT",
@@ -331,7 +320,6 @@ __all__ = [
     "expect_shapes",
     "lazy_case",
     "mismatched_case",
-    "raise_with",
     "routing",
     "varying_case",
 ]

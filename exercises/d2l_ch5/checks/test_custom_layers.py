@@ -9,21 +9,15 @@ vector-Jacobian products in the worker.
 
 import pytest
 
-from exercises.d2l_ch5.checks._custom_cases import (
-    HOOKS,
-    cached_case,
-    check_gradcheck,
-    check_gradients,
-    check_outputs,
-    check_structure,
-)
-from grader.kit import device_of
+from grader.kit import case_fixture
+
+from ._custom_cases import BUILDERS, HOOKS, check_gradcheck, check_gradients, check_outputs, check_structure
 
 
-@pytest.fixture
-def case(request, hook, ref, seed, cache):
+@case_fixture
+def case(ref, hook, seed, device):
     """The reference side of ``hook`` on this check's device (CPU for device-free checks)."""
-    return cached_case(cache, ref, hook, seed, device_of(request))
+    return BUILDERS[hook](ref, seed, device)
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -10,17 +10,6 @@ run on each device cell with the net moved there first, as a user would.
 import pytest
 import torch
 
-from exercises.d2l_ch5.checks._files import (
-    SAVE_MODEL_HINT,
-    expect_file_state,
-    expect_loaded,
-    expect_same_tensors,
-    file_bytes,
-    load_request,
-    parse_safetensors,
-    prepare,
-    save_model_bytes,
-)
 from grader.kit import (
     Arch,
     FunctionalSGD,
@@ -37,7 +26,18 @@ from grader.kit import (
     seeded,
     short,
 )
-from grader.worker.ops_files import sgd, train
+
+from ._files import (
+    SAVE_MODEL_HINT,
+    expect_file_state,
+    expect_loaded,
+    expect_same_tensors,
+    file_bytes,
+    load_request,
+    parse_safetensors,
+    prepare,
+    save_model_bytes,
+)
 
 # -- save_tensors, load_tensors ----------------------------------------------------------------
 
@@ -408,11 +408,11 @@ def resume_case(cache, seed: int) -> dict:
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         X, y = torch.randn(32, 5, generator=g), torch.randn(32, 3, generator=g)
         epoch = int(torch.randint(3, 100, (1,), generator=g))
-        optimizer = sgd(model, RESUME, FunctionalSGD)
-        train(model, optimizer, X, y, RESUME["k"])
+        optimizer = arch.resume_sgd(model, RESUME, FunctionalSGD)
+        arch.train_mse(model, optimizer, X, y, RESUME["k"])
         after_k = {n: p.detach().clone() for n, p in model.named_parameters()}
         momentum = {n: optimizer.state[p]["momentum_buffer"].clone() for n, p in model.named_parameters()}
-        train(model, optimizer, X, y, RESUME["m"])
+        arch.train_mse(model, optimizer, X, y, RESUME["m"])
         final = {n: p.detach().clone() for n, p in model.named_parameters()}
         return {
             "seed": s,

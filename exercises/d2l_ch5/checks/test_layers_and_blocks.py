@@ -9,25 +9,26 @@ compared per module handed over).
 
 import pytest
 
-from exercises.d2l_ch5.checks._cases import (
+from grader.kit import (
+    ArchList,
+    HookUnavailable,
+    SubmissionRaised,
+    case_fixture,
+    derive_seed,
+    expect_structure,
+    expect_tied,
+    fail,
+    short,
+)
+
+from ._cases import (
     LIST_CHAIN,
-    cached_case,
+    build_case,
     check_gradients,
     check_outputs,
     check_structure,
     expect_independent,
     states_of,
-)
-from grader.kit import (
-    ArchList,
-    HookUnavailable,
-    SubmissionRaised,
-    derive_seed,
-    device_of,
-    expect_structure,
-    expect_tied,
-    fail,
-    short,
 )
 
 MODULE_HOOKS = ["mlp", "nest_mlp", "fixed_hidden_mlp", "chimera", "my_sequential", "parallel", "replicate"]
@@ -43,16 +44,16 @@ VOCABULARY = {
 REQUIRED = ("parameters_not_registered", "state_dict_empty")
 
 
-@pytest.fixture
-def case(request, hook, ref, seed, cache):
+@case_fixture
+def case(ref, hook, seed, device):
     """The reference side of ``hook`` on this check's device (CPU for device-free checks)."""
-    return cached_case(cache, ref, hook, seed, device_of(request))
+    return build_case(ref, hook, seed, device)
 
 
-@pytest.fixture
-def repeated(request, ref, seed, cache):
+@case_fixture
+def repeated(ref, seed, device):
     """``my_sequential`` on a chain holding one Linear at two positions."""
-    return cached_case(cache, ref, "my_sequential:repeated", seed, device_of(request))
+    return build_case(ref, "my_sequential:repeated", seed, device)
 
 
 # -- modules: outputs, gradients, structure ----------------------------------------------------

@@ -9,7 +9,20 @@ backward through each width leaves behind.
 
 import pytest
 
-from exercises.d2l_ch5.checks._lazy_cases import (
+from grader.kit import (
+    TensorOut,
+    case_fixture,
+    exception_text,
+    expect_gradients,
+    expect_is_module,
+    expect_outputs,
+    expect_structure,
+    fail,
+    hinted,
+    short,
+)
+
+from ._lazy_cases import (
     KEYERROR_HINT,
     LAZY_HINT,
     SHARED_BODY_HINT,
@@ -19,40 +32,29 @@ from exercises.d2l_ch5.checks._lazy_cases import (
     expect_shapes,
     lazy_case,
     mismatched_case,
-    raise_with,
     routing,
     varying_case,
 )
-from grader.kit import (
-    TensorOut,
-    device_of,
-    expect_gradients,
-    expect_is_module,
-    expect_outputs,
-    expect_structure,
-    fail,
-    short,
-)
-from grader.trusted.discovery import exception_text
 
 LAZY_HOOKS = ["lazy_mlp", "partially_lazy_net"]
 
 
-@pytest.fixture
-def lazy(request, hook, ref, seed, cache):
+@case_fixture
+def lazy(ref, hook, seed, device):
     """The reference side of ``hook`` on this check's device (CPU for device-free checks)."""
-    device = device_of(request)
-    return cache(("d2l_ch5.lazy", hook, seed, device), lambda: lazy_case(ref, hook, seed, device))
+    return lazy_case(ref, hook, seed, device)
 
 
-@pytest.fixture
-def mismatched(ref, seed, cache):
-    return cache(("d2l_ch5.mismatched", seed), lambda: mismatched_case(ref, seed))
+@case_fixture
+def mismatched(ref, seed):
+    """``mismatched_net``'s inputs and the contract's shapes."""
+    return mismatched_case(ref, seed)
 
 
-@pytest.fixture
-def varying(ref, seed, cache):
-    return cache(("d2l_ch5.varying", seed), lambda: varying_case(ref, seed))
+@case_fixture
+def varying(ref, seed):
+    """``varying_input_net``'s arguments and runs."""
+    return varying_case(ref, seed)
 
 
 def _lazy_hint(hook, obs):
@@ -78,21 +80,24 @@ def test_initialization(hook, lazy, sub):
 def test_outputs(hook, device, lazy, sub, tolerance):
     """Outputs equal the reference's (same parameters) for three batch sizes (width from the seed for `lazy_mlp`)."""
     obs = lazy.observe(sub)
-    raise_with(_lazy_hint(hook, obs), lambda: expect_outputs(obs, lazy.case, tolerance))
+    with hinted(_lazy_hint(hook, obs)):
+        expect_outputs(obs, lazy.case, tolerance)
 
 
 @pytest.mark.parametrize("hook", LAZY_HOOKS)
 def test_gradients(hook, device, lazy, sub, tolerance):
     """Input and parameter gradients equal the reference's after a seeded backward."""
     obs = lazy.observe(sub)
-    raise_with(_lazy_hint(hook, obs), lambda: expect_gradients(obs, lazy.case, tolerance))
+    with hinted(_lazy_hint(hook, obs)):
+        expect_gradients(obs, lazy.case, tolerance)
 
 
 @pytest.mark.parametrize("hook", LAZY_HOOKS)
 def test_structure(hook, lazy, sub):
     """After the first forward: parameter names, shapes ((256, d) and (10, 256) for `lazy_mlp`) and count; nothing lazy."""
     obs = lazy.observe(sub)
-    raise_with(_lazy_hint(hook, obs), lambda: expect_structure(obs, lazy.case))
+    with hinted(_lazy_hint(hook, obs)):
+        expect_structure(obs, lazy.case)
 
 
 # -- mismatched_net (exercise 5.3.2) ------------------------------------------------------------------

@@ -12,9 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from exercises.d2l_ch5.checks import _inits, _stats
-from exercises.d2l_ch5.checks._cases import cached_case, check_gradients, check_outputs, check_structure
-from grader.kit import Arch, FunctionalSGD, arch, derive_seed, device_of, expect_tied, fail, mismatch, seeded, short
+from grader.kit import Arch, FunctionalSGD, arch, case_fixture, derive_seed, expect_tied, fail, mismatch, seeded, short
+
+from . import _inits, _stats
+from ._cases import build_case, check_gradients, check_outputs, check_structure
 
 MODULE_HOOKS = ["block1", "block2", "rgnet", "shared_mlp"]
 INIT_HOOKS = list(_inits.WEIGHTS)
@@ -32,10 +33,10 @@ SHARED_NET = arch.seq(
 SHARED_TIES = [["2.weight", "4.weight"], ["2.bias", "4.bias"]]
 
 
-@pytest.fixture
-def case(request, hook, ref, seed, cache):
+@case_fixture
+def case(ref, hook, seed, device):
     """The reference side of ``hook`` on this check's device (CPU for device-free checks)."""
-    return cached_case(cache, ref, hook, seed, device_of(request))
+    return build_case(ref, hook, seed, device)
 
 
 # -- block1, block2, rgnet, shared_mlp ----------------------------------------------------------

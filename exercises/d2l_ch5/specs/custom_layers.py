@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from grader import hookspec
+from grader.kit import hookspec
 
 SECTION = "custom_layers"
 TITLE = "5.4 Custom layers"

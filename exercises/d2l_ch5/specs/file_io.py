@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from grader import hookspec
+from grader.kit import hookspec
 
 SECTION = "file_io"
 TITLE = "5.5 File I/O"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from grader import hookspec
+from grader.kit import hookspec
 
 SECTION = "gpu"
 TITLE = "5.6 GPUs"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from grader import hookspec
+from grader.kit import hookspec
 
 SECTION = "layers_and_blocks"
 TITLE = "5.1 Layers and blocks"

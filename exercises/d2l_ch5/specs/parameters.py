@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from grader import hookspec
+from grader.kit import hookspec
 
 SECTION = "parameters"
 TITLE = "5.2 Parameter management"

@@ -39,8 +39,9 @@ def grader_paths(plugins: Sequence[object] = ()) -> list[str]:
     specs. Never visible to a worker, wherever they are installed (editable or site-packages)."""
     found: set[str] = set()
 
-    def add_module(name: str) -> None:
-        top = name.split(".")[0]
+    def add_module(name: str, whole: bool = False) -> None:
+        # A module hides its whole top-level package; ``whole`` hides the package ``name`` itself.
+        top = name if whole else name.split(".")[0]
         if top in ("", "builtins", "__main__", "torch", "pluggy", "pytest", "_pytest"):
             return
         mod = sys.modules.get(top)
@@ -58,8 +59,10 @@ def grader_paths(plugins: Sequence[object] = ()) -> list[str]:
             if loc and os.path.exists(loc):
                 found.add(os.path.realpath(loc))
 
-    for name in ("grader", "reference", "exercises"):
-        add_module(name)
+    # The course content installs under the grader's namespace, from folders of its own in an
+    # editable install.
+    for name in ("grader", "grader.reference", "grader.exercises"):
+        add_module(name, whole=True)
     try:
         for ep in importlib.metadata.entry_points(group="grader"):
             add_module(ep.module)

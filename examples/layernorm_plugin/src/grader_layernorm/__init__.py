@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader import hookimpl
+from grader.kit import hookimpl
 
 from . import spec
 from .reference import layer_norm as reference_layer_norm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from grader import hookspec
+from grader.kit import hookspec
 
 SECTION = "layer_norm"
 TITLE = "Extra: layer normalization"

@@ -5,9 +5,9 @@ Each check is a pytest function; ``pytestmark`` attributes every check of this m
 are the grader's, the same the chapter's checks use. A check asking for ``device`` runs once
 per device cell (``cpu``, then each ``cuda:i``, or a skipped ``cuda`` cell without a GPU).
 
-The cases are built from the reference once per run (``cache``) and compared with what the
-submission's module computes in its worker, with the reference's parameters transplanted by
-name. Messages never contain expected values.
+The cases are built from the reference once per run and device (``case_fixture``) and compared
+with what the submission's module computes in its worker, with the reference's parameters
+transplanted by name. Messages never contain expected values.
 """
 
 import pytest
@@ -16,8 +16,8 @@ import torch
 from grader.kit import (
     CheckFailed,
     TensorOut,
+    case_fixture,
     derive_seed,
-    device_of,
     expect_gradients,
     expect_module,
     expect_outputs,
@@ -54,61 +54,42 @@ def _features(seed):
     return int(torch.randint(4, 33, (1,), generator=g))
 
 
-@pytest.fixture
-def case(request, ref, seed, cache):
+@case_fixture
+def case(ref, seed, device):
     """Random weight and bias transplanted; inputs of rank 2 and 3 with a spread large enough
     that ``eps`` hardly matters."""
-    device = device_of(request)
-
-    def build():
-        s = derive_seed(seed, HOOK, "case")
-        g = torch.Generator().manual_seed(s)
-        f = _features(seed)
-        inputs = [
-            [torch.randn(1, f, generator=g) * 10 + 3],
-            [torch.randn(7, f, generator=g) * 10],
-            [torch.randn(2, 5, f, generator=g) * 10 - 2],
-        ]
-        args = {"features": f, "eps": EPS}
-        return module_case(HOOK, lambda: _randomized(ref.layer_norm(**args)), inputs, seed=s, device=device, args=args)
-
-    return cache((HOOK, "case", device), build)
+    s = derive_seed(seed, HOOK, "case")
+    g = torch.Generator().manual_seed(s)
+    f = _features(seed)
+    inputs = [
+        [torch.randn(1, f, generator=g) * 10 + 3],
+        [torch.randn(7, f, generator=g) * 10],
+        [torch.randn(2, 5, f, generator=g) * 10 - 2],
+    ]
+    args = {"features": f, "eps": EPS}
+    return module_case(HOOK, lambda: _randomized(ref.layer_norm(**args)), inputs, seed=s, device=device, args=args)
 
 
-@pytest.fixture
-def init_case(request, ref, seed, cache):
+@case_fixture
+def init_case(ref, seed, device):
     """A freshly built module: nothing is transplanted, so its own initial values are used."""
-    device = device_of(request)
-
-    def build():
-        s = derive_seed(seed, HOOK, "init")
-        g = torch.Generator().manual_seed(s)
-        f = _features(seed)
-        args = {"features": f, "eps": EPS}
-        inputs = [[torch.randn(6, f, generator=g) * 10]]
-        return module_case(
-            HOOK, lambda: ref.layer_norm(**args), inputs, seed=s, device=device, args=args, transplant=False
-        )
-
-    return cache((HOOK, "init", device), build)
+    s = derive_seed(seed, HOOK, "init")
+    g = torch.Generator().manual_seed(s)
+    f = _features(seed)
+    args = {"features": f, "eps": EPS}
+    inputs = [[torch.randn(6, f, generator=g) * 10]]
+    return module_case(HOOK, lambda: ref.layer_norm(**args), inputs, seed=s, device=device, args=args, transplant=False)
 
 
-@pytest.fixture
-def eps_case(request, ref, seed, cache):
+@case_fixture
+def eps_case(ref, seed, device):
     """Rows that are nearly constant: their variance (about 1e-6) is far below ``eps``."""
-    device = device_of(request)
-
-    def build():
-        s = derive_seed(seed, HOOK, "eps")
-        g = torch.Generator().manual_seed(s)
-        f = _features(seed)
-        args = {"features": f, "eps": 1e-3}
-        rows = torch.randn(5, 1, generator=g) * 0.1 + torch.randn(5, f, generator=g) * 1e-3
-        return module_case(
-            HOOK, lambda: _randomized(ref.layer_norm(**args)), [[rows]], seed=s, device=device, args=args
-        )
-
-    return cache((HOOK, "eps", device), build)
+    s = derive_seed(seed, HOOK, "eps")
+    g = torch.Generator().manual_seed(s)
+    f = _features(seed)
+    args = {"features": f, "eps": 1e-3}
+    rows = torch.randn(5, 1, generator=g) * 0.1 + torch.randn(5, f, generator=g) * 1e-3
+    return module_case(HOOK, lambda: _randomized(ref.layer_norm(**args)), [[rows]], seed=s, device=device, args=args)
 
 
 def _forward_is_right(case, sub, tolerance):
