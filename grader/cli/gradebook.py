@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, _atomic_write, main
+from ..atomic import atomic_write
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, main
 
 DEFAULT_RESULTS_DIR = Path("grader-results")
 
@@ -59,9 +60,9 @@ def _write_outputs(entries, csv_path: str | Path | None, html_path: Path | None,
             sys.stdout.write(render_csv(entries))
             sys.stdout.flush()
         elif csv_path is not None:
-            _atomic_write(str(csv_path), render_csv(entries))
+            atomic_write(str(csv_path), render_csv(entries))
         if html_path is not None:
-            _atomic_write(str(html_path), class_report.render(entries, title=title))
+            atomic_write(str(html_path), class_report.render(entries, title=title))
     except OSError as e:
         raise Failure(f"cannot write the gradebook: {e}", EXIT_USAGE) from None
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, _atomic_write, _renderers, main
+from ..atomic import atomic_write
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, main
 
 
 @main.command()
@@ -160,6 +161,7 @@ def _run(
     audience="student",
 ) -> int:
     from ..plugins import PluginError
+    from ..reports import report_formats
     from ..trusted.grading import Grader, GradingError, Options, UsageError
     from ..trusted.sandbox import SandboxUnavailable
     from ..trusted.submission import Timeouts
@@ -196,7 +198,7 @@ def _run(
     )
     try:
         grader = Grader(options, zygote=zygote)
-        renderers = _renderers(grader.pm)
+        renderers = report_formats(grader.pm)
     except (PluginError, UsageError, SandboxUnavailable) as e:
         raise Failure(str(e), EXIT_USAGE) from None
     for fmt, _ in pairs:
@@ -235,7 +237,7 @@ def _write_failsafe(submission: str, reason: str, pairs: list[tuple[str, str]], 
     for fmt, out in pairs:
         if out != "-" and (Path(out).is_file() or not Path(out).exists()):  # not into a pipe
             try:
-                _atomic_write(out, renderers[fmt].render(failsafe_result(submission, reason), ReportOptions()))
+                atomic_write(out, renderers[fmt].render(failsafe_result(submission, reason), ReportOptions()))
             except OSError as e:
                 raise Failure(f"cannot write {out}: {e}", EXIT_USAGE) from None
             except Exception:  # a format that cannot render even this fails later, with the real result
@@ -264,7 +266,7 @@ def _write_reports(result: dict, pairs: list[tuple[str, str]], renderers: dict, 
                 sys.stdout.write(data)
             sys.stdout.flush()
         else:
-            _atomic_write(out, data)
+            atomic_write(out, data)
 
 
 def _all_passed(result: dict) -> bool:

@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..reports.gradebook import GRADED, GRADING_ERROR, TIMED_OUT, row_status  # noqa: F401
 
 RESULT_FILE = "result.json"
@@ -428,9 +429,7 @@ def _write_failure(results_dir: Path, sub: Submission, status: str, reason: str,
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    from ..cli import _atomic_write
-
-    _atomic_write(str(path), json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    atomic_write(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 # -- the grading process ----------------------------------------------------------------------
@@ -494,9 +493,7 @@ def _graded(grader, renderers: dict, config: dict, job: dict, outcome: dict | Ba
         except Exception as e:
             detail = (detail + "; " if detail else "") + f"the {fmt} report failed: {type(e).__name__}: {e}"
             continue
-        from ..cli import _atomic_write
-
-        _atomic_write(str(out.with_name(fmt + f.extension)), data)
+        atomic_write(out.with_name(fmt + f.extension), data)
     _write_json(out, result)
     return {
         "status": status,
@@ -519,15 +516,15 @@ def serve(reply_fd: int) -> None:
 
     try:
         config = json.loads(sys.stdin.readline())
-        from ..cli import _renderers
         from ..plugins import PluginError
+        from ..reports import report_formats
         from .grading import Grader, UsageError
         from .sandbox import SandboxUnavailable
 
         try:
             options = _options(config)
             grader = Grader(options, zygote=zygote)
-            renderers = _renderers(grader.pm)
+            renderers = report_formats(grader.pm)
             unknown = [f for f in config.get("formats") or [] if f not in renderers]
             if unknown:
                 raise UsageError(f"unknown format {unknown[0]!r} (known: {', '.join(sorted(renderers))})")
@@ -559,7 +556,7 @@ def serve(reply_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
-    from ..cli import fast_exit
+    from .shutdown import fast_exit
 
+    serve(int(sys.argv[1]))
     fast_exit(0)
