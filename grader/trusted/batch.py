@@ -23,8 +23,9 @@ Output (``results_dir``)::
     gradebook.csv, report.html        written by the caller from the result files
 
 Protocol between the coordinator and a grading process: JSON lines. The coordinator writes the
-configuration, then one job per line, on the process's stdin (EOF: finish); the process answers
-on a dedicated pipe (its stdout and stderr go to a log whose tail explains a crash):
+run's resolved ``Settings`` (``Settings.to_json``, the batch's one seed included), then one job per
+line, on the process's stdin (EOF: finish); the process answers on a dedicated pipe (its stdout
+and stderr go to a log whose tail explains a crash):
 ``{"event": "ready", "seed": s, "deadline": seconds}``, ``{"event": "fatal", "message": m}``
 (configuration error: the batch stops), ``{"event": "done", "i": i, "status": ..., ...}``.
 """
@@ -42,11 +43,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..atomic import atomic_write
 from ..reports.gradebook import GRADED, GRADING_ERROR, TIMED_OUT, row_status  # noqa: F401
+from .settings import Settings
 
 RESULT_FILE = "result.json"
 
@@ -63,46 +65,6 @@ class BatchError(Exception):
 class Submission:
     name: str  # unique in the batch; the directory under results_dir/submissions
     path: Path
-
-
-@dataclass
-class BatchSettings:
-    """What every grading process needs: the options of ``grader run``, as plain data."""
-
-    results_dir: Path
-    jobs: int = 0  # 0: one per available CPU core
-    seed: int | None = None  # None: the assignment's seed, else one random seed for the whole batch
-    only: list[str] = field(default_factory=list)
-    keyword: str | None = None
-    plugins: list[str] = field(default_factory=list)
-    sandbox: str | None = None
-    min_sandbox: str | None = None
-    timeouts: dict = field(default_factory=dict)  # Timeouts fields given on the command line
-    limits: dict = field(default_factory=dict)  # Limits fields
-    cuda: bool = True
-    assignment: str | None = None  # path of the assignment file
-    formats: list[str] = field(default_factory=list)  # per-submission reports besides result.json
-    audience: str = "student"
-    deadline: float | None = None  # seconds one submission may take; default from the time budget
-    python: str = sys.executable
-
-    def config(self, batch_seed: int) -> dict:
-        return {
-            "seed": self.seed,
-            "batch_seed": batch_seed,
-            "only": list(self.only),
-            "keyword": self.keyword,
-            "plugins": [str(p) for p in self.plugins],
-            "sandbox": self.sandbox,
-            "min_sandbox": self.min_sandbox,
-            "timeouts": dict(self.timeouts),
-            "limits": dict(self.limits),
-            "cuda": self.cuda,
-            "assignment": str(Path(self.assignment).resolve()) if self.assignment else None,
-            "formats": list(self.formats),
-            "audience": self.audience,
-            "results_dir": str(Path(self.results_dir).resolve()),
-        }
 
 
 JOB_MEMORY = 1 << 30  # peak RSS of one job, measured by benchmarks/bench.py: grading process ~410 MB,
@@ -122,6 +84,12 @@ def default_jobs() -> int:
     except (OSError, StopIteration, ValueError):
         pass
     return max(1, cores)
+
+
+def jobs_for(requested: int, submissions: int) -> int:
+    """Grading processes for a batch: as many as requested (0: ``default_jobs()``), never more
+    than there are submissions, at least one."""
+    return max(1, min(requested or default_jobs(), submissions))
 
 
 # -- which submissions ------------------------------------------------------------------------
@@ -191,7 +159,7 @@ class Row:
 class _Process:
     """One grading process, seen from the coordinator."""
 
-    def __init__(self, settings: BatchSettings, config: dict, number: int, logs: Path):
+    def __init__(self, settings: Settings, number: int, logs: Path):
         self.number = number
         self.log_path = logs / f"grader-{number}.log"
         # Its temporary files (the workers' scratch directories) go here, removed with the batch's
@@ -201,7 +169,7 @@ class _Process:
         r, w = os.pipe()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [settings.python, "-m", "grader.trusted.batch", str(w)],
+                [sys.executable, "-m", "grader.trusted.batch", str(w)],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=log,
@@ -217,7 +185,8 @@ class _Process:
         self.job_index = -1
         self.since = time.monotonic()
         try:
-            self.send(config)
+            self.proc.stdin.write(settings.to_json().encode() + b"\n")
+            self.proc.stdin.flush()
         except OSError:
             pass  # it ended already: its end of stream is reported like any other
 
@@ -268,16 +237,21 @@ class _Process:
 
 def run_batch(
     submissions: list[Submission],
-    settings: BatchSettings,
+    settings: Settings,
     progress: Callable[[Row, int, int], None] | None = None,
 ) -> list[Row]:
-    """Grade every submission; return one row per submission, in the given order. Each result
-    file is in place when this returns (written by a grading process, or here for a submission
-    whose grading process failed)."""
+    """Grade every submission with ``settings`` (``results_dir`` set); return one row per
+    submission, in the given order. Each result file is in place when this returns (written by a
+    grading process, or here for a submission whose grading process failed)."""
+    if settings.results_dir is None:
+        raise ValueError("a batch needs settings.results_dir")
     results_dir = Path(settings.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    jobs = max(1, min(settings.jobs or default_jobs(), len(submissions)))
-    config = settings.config(batch_seed=secrets.randbits(32))
+    jobs = jobs_for(settings.jobs, len(submissions))
+    # The batch's one seed (every student gets the same inputs, and each grading process
+    # computes the reference once): the given one, else one drawn here for the whole batch.
+    seed = settings.seed if settings.seed is not None else secrets.randbits(32)
+    settings = replace(settings, seed=seed, results_dir=results_dir.resolve())
     rows = [Row(i, s.name, str(s.path)) for i, s in enumerate(submissions)]
     queue = list(range(len(submissions)))
     queue.reverse()  # pop() from the end: submissions start in the given order
@@ -288,13 +262,12 @@ def run_batch(
     failed_starts = 0
     deadline: float | None = settings.deadline
     start_failures: list[str] = []
-    seed = int(config["seed"] if config.get("seed") is not None else config["batch_seed"])  # until one says
     with tempfile.TemporaryDirectory(prefix="grader-batch-", ignore_cleanup_errors=True) as logs:
 
         def start() -> None:
             nonlocal started
             started += 1
-            p = _Process(settings, config, started, Path(logs))
+            p = _Process(settings, started, Path(logs))
             procs.append(p)
             sel.register(p.reply, selectors.EVENT_READ, p)
 
@@ -435,40 +408,7 @@ def _write_json(path: Path, obj: dict) -> None:
 # -- the grading process ----------------------------------------------------------------------
 
 
-def _options(config: dict):
-    """The ``Options`` of a grading process: assignment defaults, then the command line."""
-    from .grading import Options
-    from .sandbox import Limits
-    from .submission import Timeouts
-
-    assignment = None
-    if config.get("assignment"):
-        from .assignment import load_assignment
-
-        assignment = load_assignment(config["assignment"])
-    timeouts = assignment.make_timeouts() if assignment else Timeouts()
-    for key, value in (config.get("timeouts") or {}).items():
-        setattr(timeouts, key, float(value))
-    seed = config.get("seed")
-    if seed is None and assignment is not None and assignment.seed is not None:
-        seed = assignment.seed
-    if seed is None:
-        seed = config["batch_seed"]
-    return Options(
-        seed=int(seed),
-        only=list(config.get("only") or []),
-        keyword=config.get("keyword"),
-        plugins=list(config.get("plugins") or []),
-        sandbox=config.get("sandbox"),
-        min_sandbox=config.get("min_sandbox") or (assignment.min_sandbox if assignment else None),
-        timeouts=timeouts,
-        limits=Limits(**(config.get("limits") or {})),
-        cuda=bool(config.get("cuda", True)),
-        assignment=assignment,
-    )
-
-
-def _graded(grader, renderers: dict, config: dict, job: dict, outcome: dict | BaseException) -> dict:
+def _graded(grader, renderers: dict, settings: Settings, job: dict, outcome: dict | BaseException) -> dict:
     """Write one job's reports and result (``outcome``: its result, or why it has none)."""
     from ..reports import ReportOptions
     from .scoring import failsafe_result
@@ -476,20 +416,21 @@ def _graded(grader, renderers: dict, config: dict, job: dict, outcome: dict | Ba
     name, given = job["name"], job["given"]
     if isinstance(outcome, BaseException):  # the grader failed on this submission: say so
         result = failsafe_result(given, f"the grader failed: {type(outcome).__name__}: {outcome}")
-        result["seed"] = grader.options.seed
+        result["seed"] = grader.settings.seed
     else:
         result = outcome
         result["submission"] = given
     status, detail = row_status(result)
     result.update(student=name, grading_status=status)
-    out = result_path(Path(config["results_dir"]), name)
+    assert settings.results_dir is not None
+    out = result_path(settings.results_dir, name)
     # Per-submission reports first, the result last: a result file means "this one is done".
-    for fmt in config.get("formats") or []:
+    for fmt in settings.formats:
         if fmt == "json":
             continue
         f = renderers[fmt]
         try:
-            data = f.render(result, ReportOptions(audience=config.get("audience") or "student"))
+            data = f.render(result, ReportOptions(audience=settings.audience))
         except Exception as e:
             detail = (detail + "; " if detail else "") + f"the {fmt} report failed: {type(e).__name__}: {e}"
             continue
@@ -515,28 +456,28 @@ def serve(reply_fd: int) -> None:
         reply.flush()
 
     try:
-        config = json.loads(sys.stdin.readline())
         from ..plugins import PluginError
         from ..reports import report_formats
-        from .grading import Grader, UsageError
+        from .grading import Grader
         from .sandbox import SandboxUnavailable
+        from .settings import UsageError
 
+        settings = Settings.from_json(sys.stdin.readline())
         try:
-            options = _options(config)
-            grader = Grader(options, zygote=zygote)
+            grader = Grader(settings, zygote=zygote)
             renderers = report_formats(grader.pm)
-            unknown = [f for f in config.get("formats") or [] if f not in renderers]
+            unknown = [f for f in settings.formats if f not in renderers]
             if unknown:
                 raise UsageError(f"unknown format {unknown[0]!r} (known: {', '.join(sorted(renderers))})")
         except (PluginError, UsageError, SandboxUnavailable) as e:
             send({"event": "fatal", "message": str(e), "usage": True})
             return
         zygote.ready()
-        t = options.timeouts
+        t = settings.timeouts
         send(
             {
                 "event": "ready",
-                "seed": options.seed,
+                "seed": settings.seed,
                 "deadline": deadline_for(t.submission, max(t.check, t.import_module)),
             }
         )
@@ -547,7 +488,7 @@ def serve(reply_fd: int) -> None:
                 yield job, Path(job["path"])
 
         def done(job: dict, outcome: dict | BaseException) -> None:
-            send({"event": "done", "i": job["i"], **_graded(grader, renderers, config, job, outcome)})
+            send({"event": "done", "i": job["i"], **_graded(grader, renderers, settings, job, outcome)})
 
         # One pytest session for the whole queue: the checks are collected once (``grade_each``).
         grader.grade_each(jobs(), done)
