@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from grader.trusted.assignment import AssignmentError
+from grader.trusted.batch.collect import Submission
+from grader.trusted.batch.coordinator import Coordinator
 from grader.trusted.sandbox import Limits
 from grader.trusted.settings import DEFAULT_RESULTS_DIR, Settings, Timeouts, UsageError
 
@@ -102,6 +104,16 @@ def test_settings_travel_as_one_json_line_and_come_back_equal(tmp_path, assignme
     assert back == s  # the types too: a Path is no str, Timeouts no dict
     assert back.assignment is not None and back.assignment.points == {"mlp/outputs": 4.0}
     assert Settings.from_json(Settings().to_json()) == Settings()
+
+
+def test_the_coordinator_hands_every_grading_process_one_resolved_seed(tmp_path):
+    subs = [Submission("a", tmp_path)]
+    for given in (None, 0, 12):
+        c = Coordinator(subs, Settings(seed=given, results_dir=Path("out")), logs=tmp_path)
+        c.selector.close()
+        assert isinstance(c.settings.seed, int) and c.seed == c.settings.seed
+        assert given is None or c.settings.seed == given
+        assert c.settings.results_dir == Path("out").resolve()
 
 
 def test_resolving_settings_imports_no_torch(assignment):

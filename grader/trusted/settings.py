@@ -112,7 +112,7 @@ class Settings:
 
             assignment = load_assignment(assignment_file)
         if batch and not jobs:
-            from .batch import default_jobs
+            from .batch.budget import default_jobs
 
             jobs = default_jobs()
         timeouts = assignment.make_timeouts() if assignment else Timeouts()
