@@ -185,11 +185,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def grader_instance(request: pytest.FixtureRequest):
     """One ``Grader`` for the session (plugins loaded once, one worker template)."""
-    from .trusted.grading import Grader, Options
-    from .trusted.submission import Timeouts
+    from .trusted.grading import Grader
+    from .trusted.settings import Settings, Timeouts
 
     plugins = list(request.config.getoption("--grader-plugin")) + list(request.config.getini("grader_plugins"))
-    g = Grader(Options(plugins=plugins, timeouts=Timeouts(check=15, import_module=15, submission=300)))
+    g = Grader(Settings(plugins=plugins, timeouts=Timeouts(check=15, import_module=15, submission=300)))
     yield g
     g.close()
 
@@ -214,8 +214,8 @@ def grade_with():
     """``grade_with(*plugins) -> grade``: like ``grade``, with a grader that also loads these
     plugins (module names, ``.py`` files, package directories). One grader per distinct list
     (and plugin environment variables) for the session."""
-    from .trusted.grading import Grader, Options
-    from .trusted.submission import Timeouts
+    from .trusted.grading import Grader
+    from .trusted.settings import Settings, Timeouts
 
     graders: dict[tuple, Any] = {}
 
@@ -223,8 +223,8 @@ def grade_with():
         env = tuple(os.environ.get(k) for k in ("GRADER_DISABLE_PLUGINS", "GRADER_LOAD_PLUGINS"))
         key = (tuple(str(p) for p in plugins), env)
         if key not in graders:
-            options = Options(plugins=list(key[0]), timeouts=Timeouts(check=15, import_module=15, submission=300))
-            graders[key] = Grader(options)
+            settings = Settings(plugins=list(key[0]), timeouts=Timeouts(check=15, import_module=15, submission=300))
+            graders[key] = Grader(settings)
         return _grade_function(graders[key])
 
     yield make

@@ -12,9 +12,9 @@ from conftest import ROOT, SUBMISSIONS
 from grader.plugins import get_plugin_manager
 from grader.trusted.assignment import AssignmentError, load_assignment, parse_assignment
 from grader.trusted.course import load_course
-from grader.trusted.grading import Grader, Options
+from grader.trusted.grading import Grader
 from grader.trusted.inventory import collect_checks
-from grader.trusted.submission import Timeouts
+from grader.trusted.settings import Settings, Timeouts
 
 EXAMPLE = ROOT / "examples" / "assignment.toml"
 
@@ -95,7 +95,7 @@ def test_bad_files_say_what_and_where(tmp_path, text, message):
 
 
 def test_a_missing_file_is_a_usage_error(tmp_path):
-    from grader.trusted.grading import UsageError
+    from grader.trusted.settings import UsageError
 
     with pytest.raises(UsageError, match="assignment file not found"):
         load_assignment(tmp_path / "nope.toml")
@@ -188,7 +188,7 @@ def graded(tmp_path_factory):
     """)
     )
     a = load_assignment(path)
-    g = Grader(Options(assignment=a, seed=a.seed, timeouts=a.make_timeouts(Timeouts(submission=300))))
+    g = Grader(Settings(assignment=a, seed=a.seed, timeouts=a.make_timeouts(Timeouts(submission=300))))
     try:
         yield a, g, {"correct": g.grade(ROOT / "reference"), "bug": g.grade(SUBMISSIONS / "bugs" / "mlp_no_relu")}
     finally:
@@ -197,7 +197,7 @@ def graded(tmp_path_factory):
 
 def test_the_result_reflects_the_assignment(graded):
     a, g, r = graded
-    assert g.options.timeouts.check == 7 and g.options.timeouts.submission == 300
+    assert g.settings.timeouts.check == 7 and g.settings.timeouts.submission == 300
     good, bad = r["correct"], r["bug"]
     for res in (good, bad):
         assert res["seed"] == 99

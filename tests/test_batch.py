@@ -21,8 +21,10 @@ from conftest import ROOT, SUBMISSIONS
 
 from grader.cli import main
 from grader.reports.gradebook import GRADED, GRADING_ERROR, TIMED_OUT, Entry, load, render_csv, row_status
-from grader.trusted.batch import BatchError, BatchSettings, collect, result_path, run_batch
+from grader.trusted.batch import BatchError, collect, result_path, run_batch
+from grader.trusted.sandbox import Limits
 from grader.trusted.scoring import validate
+from grader.trusted.settings import Settings, Timeouts
 
 GRADER = [sys.executable, "-c", "from grader.cli import main; main()"]
 ONLY = ["mlp", "nest_mlp"]
@@ -123,15 +125,15 @@ def mlp():
     plugin.write_text(SABOTAGE)
     out = root / "out"
     found, notes = collect([], [subs])
-    settings = BatchSettings(
+    settings = Settings(
         results_dir=out,
         jobs=2,
         seed=11,
         only=ONLY,
         plugins=[str(plugin)],
         formats=["text"],
-        timeouts={"check": 3, "import_module": 5, "submission": 60},
-        limits={"memory": 512 * MiB},
+        timeouts=Timeouts(check=3, import_module=5, submission=60),
+        limits=Limits(memory=512 * MiB),
         deadline=25,
     )
     seen = []
@@ -286,7 +288,7 @@ def test_nothing_of_one_student_reaches_the_next(tmp_path, monkeypatch, sandbox)
     found, _ = collect([], [subs])
     # One grading process: the victim is graded right after the leaky one, by the same grader and
     # the same worker template.
-    rows = run_batch(found, BatchSettings(results_dir=tmp_path / "out", jobs=1, seed=3, only=ONLY, sandbox=sandbox))
+    rows = run_batch(found, Settings(results_dir=tmp_path / "out", jobs=1, seed=3, only=ONLY, sandbox=sandbox))
     victim = json.loads(result_path(tmp_path / "out", "b_victim").read_text())
     assert rows[1].status == GRADED
     assert victim["score"] == victim["max_score"] == 6, victim["hooks"]["mlp"]
@@ -320,7 +322,7 @@ def test_a_batch_grades_each_submission_as_if_graded_alone(tmp_path):
     ]:
         shutil.copytree(src, subs / name, ignore=shutil.ignore_patterns("__pycache__", "bug.toml"))
     found, _ = collect([], [subs])
-    rows = run_batch(found, BatchSettings(results_dir=tmp_path / "out", jobs=1, seed=5))
+    rows = run_batch(found, Settings(results_dir=tmp_path / "out", jobs=1, seed=5))
     assert [r.status for r in rows] == [GRADED] * 3
     for sub in sorted(subs.iterdir()):
         alone = tmp_path / f"{sub.name}.json"
@@ -336,9 +338,10 @@ def test_grade_each_goes_past_a_bad_entry_and_raises_what_its_caller_raises(tmp_
     """A queue entry that is not a directory gets its error and the next one is graded; an error
     of the caller's own result handling (a full disk) stops the queue and reaches the caller,
     instead of becoming a check failure of every later submission."""
-    from grader.trusted.grading import Grader, Options, UsageError
+    from grader.trusted.grading import Grader
+    from grader.trusted.settings import UsageError
 
-    g = Grader(Options(seed=3, only=["mlp"]))
+    g = Grader(Settings(seed=3, only=["mlp"]))
     try:
         seen = []
         g.grade_each([("missing", tmp_path / "nope"), ("ref", ROOT / "reference")], lambda k, r: seen.append((k, r)))
@@ -437,7 +440,7 @@ def test_an_unknown_format_stops_the_batch_before_grading(tmp_path):
     write(subs, "a", MLP)
     found, _ = collect([], [subs])
     with pytest.raises(BatchError, match="unknown format 'pdf'") as e:
-        run_batch(found, BatchSettings(results_dir=tmp_path / "out", jobs=1, formats=["pdf"]))
+        run_batch(found, Settings(results_dir=tmp_path / "out", jobs=1, formats=["pdf"]))
     assert e.value.usage
 
 
@@ -488,10 +491,9 @@ def test_gradebook_cells_cannot_be_spreadsheet_formulas():
 def test_the_budget_running_out_is_recorded(tmp_path):
     """What makes a row "timed out" without the batch stopping anything: the submission's own
     time budget, spent by a hook that never returns."""
-    from grader.trusted.grading import Grader, Options
-    from grader.trusted.submission import Timeouts
+    from grader.trusted.grading import Grader
 
-    g = Grader(Options(timeouts=Timeouts(check=5, import_module=5, submission=1.5)))
+    g = Grader(Settings(timeouts=Timeouts(check=5, import_module=5, submission=1.5)))
     try:
         r = g.grade(SUBMISSIONS / "boundary" / "infinite_loop", seed=1, only=["mlp"])
     finally:

@@ -6,14 +6,14 @@ import time
 import pytest
 
 from grader.testing import Graded
-from grader.trusted.grading import Grader, Options
-from grader.trusted.submission import Timeouts
+from grader.trusted.grading import Grader
+from grader.trusted.settings import Settings, Timeouts
 
 
 @pytest.fixture(scope="module")
 def quick():
     """A grader with short limits, so hangs cost seconds."""
-    g = Grader(Options(timeouts=Timeouts(check=3, import_module=3, submission=60)))
+    g = Grader(Settings(timeouts=Timeouts(check=3, import_module=3, submission=60)))
     yield lambda path, only: Graded(g.grade(path, seed=7, only=only))
     g.close()
 

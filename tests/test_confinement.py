@@ -17,9 +17,9 @@ import pytest
 from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_report, strongest, survivors
 
 from grader.testing import Graded
-from grader.trusted.grading import Grader, Options
+from grader.trusted.grading import Grader
 from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_level, probe_all, runtime_roots
-from grader.trusted.submission import Timeouts
+from grader.trusted.settings import Settings, Timeouts
 from grader.trusted.workers import WORKER_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,9 @@ def graders():
 
     def get(level: str) -> Grader:
         if level not in made:
-            made[level] = Grader(Options(sandbox=level, timeouts=TIMEOUTS, limits=Limits(memory=1 << 30, processes=64)))
+            made[level] = Grader(
+                Settings(sandbox=level, timeouts=TIMEOUTS, limits=Limits(memory=1 << 30, processes=64))
+            )
         return made[level]
 
     yield get
@@ -63,7 +65,7 @@ def test_the_probe_reports_every_level_and_the_strongest_is_chosen(graders):
         assert ok or why, f"{name}: unavailable without a reason"
     best = strongest()
     assert choose_level().name == best
-    g = Grader(Options(timeouts=TIMEOUTS))
+    g = Grader(Settings(timeouts=TIMEOUTS))
     try:
         assert g.level.name == best
         r = g.grade(EXPLOITS / "exit_at_import", seed=1, only=["nest_mlp"])
@@ -171,7 +173,7 @@ def test_bwrap_as_an_unprivileged_user(host, monkeypatch):
     from grader.trusted.sandbox import BwrapLevel
 
     monkeypatch.setattr(BwrapLevel, "userns", lambda self: True)
-    g = Grader(Options(sandbox="bwrap", timeouts=TIMEOUTS, limits=Limits(memory=1 << 30, processes=64)))
+    g = Grader(Settings(sandbox="bwrap", timeouts=TIMEOUTS, limits=Limits(memory=1 << 30, processes=64)))
     try:
         seen = snoop(g, host)
         view = seen["view"]
@@ -287,7 +289,7 @@ def test_one_hostile_hook_among_correct_ones(host, tmp_path):
     with open(sub / "layers_and_blocks.py", "a") as f:
         f.write(HOSTILE_MLP)
     host.path, host.before = sub, {}
-    g = Grader(Options(timeouts=Timeouts(check=10, import_module=10, submission=300)))
+    g = Grader(Settings(timeouts=Timeouts(check=10, import_module=10, submission=300)))
     try:
         r = Graded(g.grade(sub, seed=5))
     finally:

@@ -108,8 +108,9 @@ def test_the_grading_process_never_imports_torch_dynamo():
     code = textwrap.dedent(
         """
         import sys
-        from grader.trusted.grading import Grader, Options
-        g = Grader(Options(seed=7))
+        from grader.trusted.grading import Grader
+        from grader.trusted.settings import Settings
+        g = Grader(Settings(seed=7))
         r = g.grade("reference", seed=7)
         g.close()
         print(r["score"] == r["max_score"] > 0, "torch._dynamo" in sys.modules)

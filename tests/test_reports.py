@@ -20,9 +20,9 @@ from grader.plugins import get_plugin_manager
 from grader.reports import ReportOptions, all_passed, folded_checks, graded_hooks, total
 from grader.reports.classroom import exact_scores, sequential_sum
 from grader.trusted.assignment import parse_assignment
-from grader.trusted.grading import Grader, Options
+from grader.trusted.grading import Grader
 from grader.trusted.scoring import failsafe_result, validate
-from grader.trusted.submission import Timeouts
+from grader.trusted.settings import Settings, Timeouts
 
 HOOKS = ["mlp", "chimera"]
 CORRECT = ROOT / "reference"
@@ -47,7 +47,7 @@ def assigned(tmp_path_factory):
     """Results graded under an assignment: required hook, fractional points, hidden checks."""
     path = tmp_path_factory.mktemp("assignment") / "assignment.toml"
     a = parse_assignment(dict(ASSIGNMENT), path)
-    g = Grader(Options(assignment=a, timeouts=Timeouts(check=15, import_module=15, submission=300)))
+    g = Grader(Settings(assignment=a, timeouts=Timeouts(check=15, import_module=15, submission=300)))
     try:
         yield {"correct": g.grade(CORRECT, seed=11), "one_bug": g.grade(ONE_BUG, seed=11)}
     finally:

@@ -16,8 +16,9 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from . import EXIT_USAGE, Failure, _atomic_write, main
-from .gradescope import TORCH_INDEX, _installed_torch
+from ..atomic import atomic_write
+from . import EXIT_USAGE, Failure, main
+from .install import TORCH_INDEX, torch_requirement
 
 DEFAULT_INSTALL = f"grader @ git+https://github.com/YOUR-ORG/grader@v{__version__}"
 
@@ -128,7 +129,7 @@ def workflow(
         timeout_minutes=timeout_minutes,
         python=python_version,
         torch_index=shlex.quote(torch_index),
-        torch=shlex.quote(torch_spec or _installed_torch()),
+        torch=shlex.quote(torch_spec or torch_requirement()),
         install=" ".join(shlex.quote(s) for s in (installs or (DEFAULT_INSTALL,))),
         step_id=step_id,
         env_name=f"{step_id.upper()}_RESULTS",
@@ -138,7 +139,7 @@ def workflow(
     if output == "-":
         click.echo(text, nl=False)
     else:
-        _atomic_write(output, text)
+        atomic_write(output, text)
         click.echo(f"wrote {output}", err=True)
     if not installs:
         click.echo("note: edit YOUR-ORG in the install line (or pass --install) to where your grader lives", err=True)

@@ -11,12 +11,15 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, _atomic_write, main
+from ..atomic import atomic_write
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, main
 
-DEFAULT_RESULTS_DIR = Path("grader-results")
+if TYPE_CHECKING:
+    from ..trusted.settings import Settings
 
 
 @main.command()
@@ -59,9 +62,9 @@ def _write_outputs(entries, csv_path: str | Path | None, html_path: Path | None,
             sys.stdout.write(render_csv(entries))
             sys.stdout.flush()
         elif csv_path is not None:
-            _atomic_write(str(csv_path), render_csv(entries))
+            atomic_write(str(csv_path), render_csv(entries))
         if html_path is not None:
-            _atomic_write(str(html_path), class_report.render(entries, title=title))
+            atomic_write(str(html_path), class_report.render(entries, title=title))
     except OSError as e:
         raise Failure(f"cannot write the gradebook: {e}", EXIT_USAGE) from None
 
@@ -111,61 +114,24 @@ class Progress:
         self.stream.flush()
 
 
-def grade_class(
-    submissions,
-    each,
-    jobs,
-    results_dir,
-    formats,
-    outputs,
-    seed,
-    only,
-    keyword,
-    plugins,
-    sandbox,
-    min_sandbox,
-    timeout,
-    total_timeout,
-    no_cuda,
-    assignment_file,
-    fail_under,
-    audience,
-    **_other,
-) -> int:
+def grade_class(submissions: list[Path], each: list[Path], settings: Settings) -> int:
     """``grader run`` with several submissions or ``--each``: grade them all, write the results,
-    the gradebook and the class report under the results directory; return the exit code."""
+    the gradebook and the class report under ``settings.results_dir``; return the exit code."""
     from ..reports import all_passed, percent
     from ..reports.gradebook import GRADING_ERROR, load
-    from ..trusted.batch import BatchError, BatchSettings, collect, default_jobs, result_path, run_batch
+    from ..trusted.batch import BatchError, collect, jobs_for, result_path, run_batch
 
-    if outputs:
-        raise Failure("--output names one file: in batch mode every report goes under --results-dir", EXIT_USAGE)
     try:
-        subs, notes = collect(list(submissions), list(each))
+        subs, notes = collect(submissions, each)
     except BatchError as e:
         raise Failure(
             str(e) if submissions or each else "give a SUBMISSION directory, several, or --each DIR", EXIT_USAGE
         ) from None
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    out = Path(results_dir or DEFAULT_RESULTS_DIR)
-    timeouts = {k: v for k, v in (("check", timeout), ("submission", total_timeout)) if v is not None}
-    settings = BatchSettings(
-        results_dir=out,
-        jobs=jobs or default_jobs(),
-        seed=seed,
-        only=list(only),
-        keyword=keyword,
-        plugins=list(plugins),
-        sandbox=sandbox,
-        min_sandbox=min_sandbox,
-        timeouts=timeouts,
-        cuda=not no_cuda,
-        assignment=str(assignment_file) if assignment_file else None,
-        formats=list(formats),
-        audience=audience,
-    )
-    n_jobs = min(settings.jobs, len(subs))
+    assert settings.results_dir is not None
+    out = settings.results_dir
+    n_jobs = jobs_for(settings.jobs, len(subs))
     click.echo(f"Grading {len(subs)} submission(s), {n_jobs} at a time; results in {out}/", err=True)
     started = time.monotonic()
     try:
@@ -181,6 +147,6 @@ def grade_class(
         click.echo(f"grader: error in the checks, not the submissions: {error}", err=True)
     if check_errors or any(e.status == GRADING_ERROR for e in entries):
         return EXIT_INTERNAL
-    if fail_under is not None:
-        return EXIT_OK if all(percent(e.result) >= fail_under for e in entries) else EXIT_FAILED
+    if settings.fail_under is not None:
+        return EXIT_OK if all(percent(e.result) >= settings.fail_under for e in entries) else EXIT_FAILED
     return EXIT_OK if all(all_passed(e.result) for e in entries) else EXIT_FAILED

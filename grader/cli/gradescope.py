@@ -17,9 +17,10 @@ from pathlib import Path
 
 import click
 
-from . import EXIT_USAGE, Failure, _atomic_write, main
+from ..atomic import atomic_write
+from . import EXIT_USAGE, Failure, main
+from .install import TORCH_INDEX, torch_requirement
 
-TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 SKIP_PARTS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache"}
 # Fixed timestamps: the same inputs give the same zip, byte for byte.
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
@@ -138,12 +139,12 @@ def build(assignment_file, output, installs, torch_spec, torch_index):
         for rel, data in _source_files(root):
             files[f"grader-src/{rel}"] = data
         install = "/autograder/source/grader-src"
-    torch_spec = torch_spec or _installed_torch()
+    torch_spec = torch_spec or torch_requirement()
     files["setup.sh"] = SETUP_SH.format(
         torch_index=shlex.quote(torch_index), torch=shlex.quote(torch_spec), install=install, assignment=run_args
     ).encode()
     files["run_autograder"] = RUN_AUTOGRADER.format(assignment=run_args).encode()
-    _atomic_write(str(output), _zip(files))
+    atomic_write(str(output), _zip(files))
     click.echo(f"wrote {output} ({len(files)} files; torch {torch_spec}; grader from {install})")
     click.echo("Upload it on Gradescope: assignment → Configure Autograder → Zip file upload → Update Autograder.")
 
@@ -185,12 +186,6 @@ def _toml(table: dict, prefix: str = "") -> str:
         lines.append(f"\n[{prefix}{key}]")
         lines.append(_toml(sub, f"{prefix}{key}.").rstrip("\n"))
     return "\n".join(lines) + "\n"
-
-
-def _installed_torch() -> str:
-    from importlib.metadata import version
-
-    return "torch==" + version("torch").split("+", 1)[0]
 
 
 def _source_tree() -> Path | None:

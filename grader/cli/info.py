@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import EXIT_USAGE, Failure, _renderers, main
+from . import EXIT_USAGE, Failure, main
 
 
 @main.command("list")
@@ -92,9 +92,10 @@ def plugins(plugins):
 def formats(plugins):
     """List report formats."""
     from ..plugins import PluginError, get_plugin_manager
+    from ..reports import report_formats
 
     try:
-        renderers = _renderers(get_plugin_manager(list(plugins)))
+        renderers = report_formats(get_plugin_manager(list(plugins)))
     except PluginError as e:
         raise Failure(str(e), EXIT_USAGE) from None
     for name, f in sorted(renderers.items()):

@@ -1,14 +1,19 @@
-"""``grader run``: grade one submission."""
+"""``grader run``: grade one submission (several: ``gradebook.grade_class``)."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, _atomic_write, _renderers, main
+from ..atomic import atomic_write
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, main
+
+if TYPE_CHECKING:
+    from ..trusted.settings import Settings
 
 
 @main.command()
@@ -101,104 +106,65 @@ def run(
     results_dir,
 ):
     """Grade SUBMISSION, a directory of .py files (several, or --each DIR: a class; see docs/batch.md)."""
-    if each or jobs or results_dir or len(submissions) != 1:
+    from ..trusted.settings import Settings, UsageError
+
+    batch = bool(each or jobs or results_dir or len(submissions) != 1)
+    try:
+        settings = Settings.resolve(
+            assignment_file=assignment_file,
+            seed=seed,
+            only=only,
+            keyword=keyword,
+            plugins=plugins,
+            sandbox=sandbox,
+            min_sandbox=min_sandbox,
+            timeout=timeout,
+            total_timeout=total_timeout,
+            cuda=not no_cuda,
+            formats=formats,
+            outputs=outputs,
+            audience=audience,
+            fail_under=fail_under,
+            batch=batch,
+            results_dir=results_dir,
+            jobs=jobs,
+        )
+    except UsageError as e:
+        raise Failure(str(e), EXIT_USAGE) from None
+    if batch:
         from .gradebook import grade_class
 
-        sys.exit(grade_class(**{k: v for k, v in locals().items() if k != "grade_class"}))
-    submission = submissions[0]
+        sys.exit(grade_class(list(submissions), list(each), settings))
+    sys.exit(grade_one(submissions[0], settings))
+
+
+def grade_one(submission: Path, settings: Settings) -> int:
+    """``grader run`` with one submission: grade it, write the reports; return the exit code."""
+    if not submission.is_dir():
+        raise Failure(f"{submission}: not a directory", EXIT_USAGE)
     from ..trusted.workers import Zygote
 
     # Start the worker template first: its torch import overlaps ours.
     zygote = Zygote()
     try:
-        code = _run(
-            zygote,
-            submission,
-            formats,
-            outputs,
-            seed,
-            only,
-            keyword,
-            plugins,
-            sandbox,
-            min_sandbox,
-            timeout,
-            total_timeout,
-            no_cuda,
-            assignment_file=assignment_file,
-            fail_under=fail_under,
-            audience=audience,
-        )
+        return _grade(zygote, submission, settings)
     finally:
         zygote.close()
-    sys.exit(code)
 
 
-def _pairs(formats: tuple[str, ...], outputs: tuple[str, ...]) -> list[tuple[str, str]]:
-    formats = formats or ("text",)
-    if len(outputs) > len(formats):
-        raise Failure("more --output than --format options", EXIT_USAGE)
-    return [(f, outputs[i] if i < len(outputs) else "-") for i, f in enumerate(formats)]
-
-
-def _run(
-    zygote,
-    submission,
-    formats,
-    outputs,
-    seed,
-    only,
-    keyword,
-    plugins,
-    sandbox,
-    min_sandbox,
-    timeout,
-    total_timeout,
-    no_cuda,
-    assignment_file=None,
-    fail_under=None,
-    audience="student",
-) -> int:
+def _grade(zygote, submission: Path, settings: Settings) -> int:
     from ..plugins import PluginError
-    from ..trusted.grading import Grader, GradingError, Options, UsageError
+    from ..reports import report_formats
+    from ..trusted.grading import Grader, GradingError
     from ..trusted.sandbox import SandboxUnavailable
-    from ..trusted.submission import Timeouts
+    from ..trusted.settings import UsageError
 
-    pairs = _pairs(formats, outputs)
-    if not submission.is_dir():
-        raise Failure(f"{submission}: not a directory", EXIT_USAGE)
-    assignment = None
-    if assignment_file is not None:
-        from ..trusted.assignment import AssignmentError, load_assignment
-
-        try:
-            assignment = load_assignment(assignment_file)
-        except AssignmentError as e:
-            raise Failure(str(e), EXIT_USAGE) from None
-    # The assignment's limits and seed are defaults; the command line overrides them.
-    timeouts = assignment.make_timeouts() if assignment else Timeouts()
-    seed = assignment.seed if seed is None and assignment else seed
-    min_sandbox = min_sandbox or (assignment.min_sandbox if assignment else None)
-    if timeout is not None:
-        timeouts.check = timeout
-    if total_timeout is not None:
-        timeouts.submission = total_timeout
-    options = Options(
-        seed=seed,
-        only=list(only),
-        keyword=keyword,
-        plugins=list(plugins),
-        sandbox=sandbox,
-        min_sandbox=min_sandbox,
-        timeouts=timeouts,
-        cuda=not no_cuda,
-        assignment=assignment,
-    )
     try:
-        grader = Grader(options, zygote=zygote)
-        renderers = _renderers(grader.pm)
+        grader = Grader(settings, zygote=zygote)
+        renderers = report_formats(grader.pm)
     except (PluginError, UsageError, SandboxUnavailable) as e:
         raise Failure(str(e), EXIT_USAGE) from None
+    pairs = settings.reports
     for fmt, _ in pairs:
         if fmt not in renderers:
             raise Failure(f"unknown format {fmt!r} (known: {', '.join(sorted(renderers))})", EXIT_USAGE)
@@ -214,7 +180,7 @@ def _run(
         _write_failsafe(str(submission), reason, pairs, renderers)
         raise Failure(reason, EXIT_INTERNAL) from e
     try:
-        _write_reports(result, pairs, renderers, audience=audience)
+        _write_reports(result, pairs, renderers, audience=settings.audience)
     except OSError as e:
         raise Failure(f"cannot write a report: {e}", EXIT_USAGE) from None
     except Exception as e:  # a format that cannot render the result is the grader's failure
@@ -225,7 +191,7 @@ def _run(
         click.echo(f"grader: error in the checks, not the submission: {error}", err=True)
     if result.get("grading_errors"):
         return EXIT_INTERNAL
-    return _exit_code(result, fail_under)
+    return _exit_code(result, settings.fail_under)
 
 
 def _write_failsafe(submission: str, reason: str, pairs: list[tuple[str, str]], renderers: dict) -> None:
@@ -235,7 +201,7 @@ def _write_failsafe(submission: str, reason: str, pairs: list[tuple[str, str]], 
     for fmt, out in pairs:
         if out != "-" and (Path(out).is_file() or not Path(out).exists()):  # not into a pipe
             try:
-                _atomic_write(out, renderers[fmt].render(failsafe_result(submission, reason), ReportOptions()))
+                atomic_write(out, renderers[fmt].render(failsafe_result(submission, reason), ReportOptions()))
             except OSError as e:
                 raise Failure(f"cannot write {out}: {e}", EXIT_USAGE) from None
             except Exception:  # a format that cannot render even this fails later, with the real result
@@ -264,7 +230,7 @@ def _write_reports(result: dict, pairs: list[tuple[str, str]], renderers: dict, 
                 sys.stdout.write(data)
             sys.stdout.flush()
         else:
-            _atomic_write(out, data)
+            atomic_write(out, data)
 
 
 def _all_passed(result: dict) -> bool:

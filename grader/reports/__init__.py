@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from pluggy import PluginManager
 
 AUDIENCES = ("student", "instructor")
 
@@ -27,6 +31,24 @@ class ReportFormat:
     description: str
     render: Callable[[dict, ReportOptions], str | bytes]
     extension: str = ".txt"
+
+
+def report_formats(pm: PluginManager) -> dict[str, ReportFormat]:
+    """Every report format the plugins of ``pm`` offer (``grader_report_formats``), by name.
+    Two plugins offering one name is a ``PluginError`` naming both: silently keeping one would let
+    an instructor's ``json`` lose to the built-in, or replace it."""
+    from ..plugins import PluginError
+
+    out: dict[str, ReportFormat] = {}
+    owner: dict[str, str] = {}
+    for impl in pm.hook.grader_report_formats.get_hookimpls():
+        plugin = getattr(impl.plugin, "__file__", None) or impl.plugin_name
+        for f in cast("list[ReportFormat] | None", impl.function()) or []:
+            if f.name in out:
+                a, b = sorted((owner[f.name], plugin))
+                raise PluginError(f"report format {f.name!r} is offered by both {a} and {b}: rename one")
+            out[f.name], owner[f.name] = f, plugin
+    return out
 
 
 def visible_to_students(entry: dict) -> bool:

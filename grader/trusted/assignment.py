@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import hookimpl
-from .grading import UsageError
-from .submission import Timeouts
+from .settings import Timeouts, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib

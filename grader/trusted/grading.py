@@ -6,35 +6,16 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .sandbox import Launcher, Limits
-from .submission import Timeouts
+from .settings import Settings, UsageError
 from .workers import Zygote
-
-
-@dataclass
-class Options:
-    seed: int | None = None
-    only: list[str] = field(default_factory=list)
-    keyword: str | None = None
-    plugins: list[str] = field(default_factory=list)
-    sandbox: str | None = None
-    min_sandbox: str | None = None
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    limits: Limits = field(default_factory=Limits)
-    cuda: bool = True
-    assignment: Any = None  # grader.trusted.assignment.Assignment: selection, points, visibility, required
 
 
 class GradingError(Exception):
     """The grader itself could not grade (exit code 3)."""
-
-
-class UsageError(Exception):
-    """Bad options or configuration (exit code 2)."""
 
 
 def new_seed() -> int:
@@ -65,26 +46,27 @@ _started = False  # a Grader was made in this process (its imports ran without t
 
 
 class Grader:
-    """Holds what does not change between submissions: plugins, course, zygote, level."""
+    """Holds what does not change between submissions: plugins, course, zygote, level, all
+    from the run's ``Settings``."""
 
-    def __init__(self, options: Options, zygote: Zygote | None = None):
+    def __init__(self, settings: Settings, zygote: Zygote | None = None):
         global _started
         from ..worker.startup import imports_without_gc
 
         # The first grader of a process imports torch, the course and the checks' lazy imports.
         with contextlib.nullcontext() if _started else imports_without_gc():
             _started = True
-            self._start(options, zygote)
+            self._start(settings, zygote)
 
-    def _start(self, options: Options, zygote: Zygote | None) -> None:
+    def _start(self, settings: Settings, zygote: Zygote | None) -> None:
         from ..plugins import get_plugin_manager
         from .course import load_course
         from .sandbox import choose_level
 
-        self.options = options
+        self.settings = settings
         self.zygote = zygote or Zygote()
-        self.assignment = options.assignment
-        self.pm = get_plugin_manager([*(self.assignment.plugins if self.assignment else []), *options.plugins])
+        self.assignment = settings.assignment
+        self.pm = get_plugin_manager([*(self.assignment.plugins if self.assignment else []), *settings.plugins])
         self.course = load_course(self.pm)
         self.selection: list[str] = []  # hooks graded when a run names none (empty: all)
         if self.assignment is not None:
@@ -94,19 +76,19 @@ class Grader:
             self.assignment.validate_against(self.course, {m.key for m in metas})
             self.pm.register(self.assignment.plugin(self.course), name="grader-assignment")
             self.selection = self.assignment.selection(self.course)
-        unknown = [h for h in options.only if h not in self.course.hooks]
+        unknown = [h for h in settings.only if h not in self.course.hooks]
         if unknown:
             raise UsageError(f"unknown hook(s) for --only: {', '.join(unknown)}")
-        self.cuda = cuda_devices(options.cuda)
+        self.cuda = cuda_devices(settings.cuda)
         import torch
 
         # The reference computes with a worker's intra-op threads (``Limits.threads``, one):
         # float sums split over threads round differently, and this process's idle OpenMP
         # threads spun on the core its worker needed (~0.3 s of CPU a cold run, benchmarks).
-        torch.set_num_threads(options.limits.threads)
+        torch.set_num_threads(settings.limits.threads)
         self.warm_up()  # before the level's probe waits for the template
         # Probed once: the strongest level whose workers really start here (docs/confinement.md).
-        self.level = choose_level(options.sandbox, options.min_sandbox, zygote=self.zygote)
+        self.level = choose_level(settings.sandbox, settings.min_sandbox, zygote=self.zygote)
         from .sandbox import grader_paths
 
         self.hidden = grader_paths(self.pm.get_plugins())  # never visible inside a worker
@@ -173,6 +155,7 @@ class Grader:
             return None
 
         def finish_run(run: _Run, outcomes: list, errors: list[str]) -> None:
+            result: dict | BaseException
             try:
                 result = run.result(outcomes, errors)
             except Exception as e:
@@ -192,7 +175,7 @@ class Grader:
             return [run for run in (*pending, plugin.running) if run is not None]
 
         try:
-            run_checks(plugin, self.course.check_files, keyword if keyword is not None else self.options.keyword)
+            run_checks(plugin, self.course.check_files, keyword if keyword is not None else self.settings.keyword)
             failure: BaseException | None = None
         except CheckRunError as e:
             failure = e
@@ -255,20 +238,20 @@ class _Run:
         path = Path(submission)
         if not path.is_dir():
             raise UsageError(f"{submission}: not a directory")
-        options = grader.options
+        settings = grader.settings
         self.grader, self.key, self.submission = grader, key, submission
-        seed = options.seed if seed is None and options.seed is not None else seed
+        seed = settings.seed if seed is None and settings.seed is not None else seed
         self.seed = new_seed() if seed is None else seed
-        self.selected = set(only or options.only or grader.selection)
+        self.selected = set(only or settings.only or grader.selection)
         self.started = time.monotonic()
         self.launcher = Launcher(
             grader.zygote,
             grader.level,
-            worker_limits(options.limits, bool(grader.cuda)),
+            worker_limits(settings.limits, bool(grader.cuda)),
             hidden=grader.hidden,
             cuda=bool(grader.cuda),
         )
-        self.client = SubmissionClient(path, grader.course.hook_args(), self.launcher.spawn, options.timeouts)
+        self.client = SubmissionClient(path, grader.course.hook_args(), self.launcher.spawn, settings.timeouts)
         self.ctx = RunContext(
             course=grader.course,
             view=SubmissionView(self.client),

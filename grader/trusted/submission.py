@@ -15,16 +15,8 @@ from pathlib import Path
 
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
 from .discovery import Discovery, nothing_found, static_definitions
+from .settings import Timeouts
 from .workers import Worker, WorkerFailure
-
-
-@dataclass
-class Timeouts:
-    """Seconds. ``check`` bounds one request; ``submission`` bounds all the work on one submission."""
-
-    check: float = 20.0
-    import_module: float = 20.0
-    submission: float = 600.0
 
 
 class HookUnavailable(Exception):

@@ -1,0 +1,58 @@
+"""The protocol between the coordinator and a grading process: JSON lines, one message a line.
+
+Coordinator → grading process, on the process's stdin:
+
+1. the run's ``Settings`` (``Settings.to_json``), resolved: the process grades with them as they
+   are (the seed included: the batch's one seed, drawn by the coordinator when none was given);
+2. one job a line: ``{"i": index, "name": unique name, "path": absolute directory, "given": the
+   path as given}``, the next one sent when the last one is done;
+3. end of file: no more jobs, the process finishes.
+
+Grading process → coordinator, on a dedicated pipe (its file descriptor is the process's one
+argument; stdout and stderr go to a log whose tail explains a crash):
+
+- ``{"event": "ready", "seed": s, "deadline": seconds}``: the grader is set up (its reference
+  cache is for seed ``s``); ``deadline``: how long one submission may take;
+- ``{"event": "fatal", "message": m, "usage": bool}``: the settings cannot work (an unknown
+  format, a plugin that fails to load): the batch stops;
+- ``{"event": "done", "i": i, "status": ..., "detail": ..., "score": ..., "max_score": ...}``:
+  job ``i`` is graded and its result file written.
+"""
+
+from __future__ import annotations
+
+import json
+
+READY, FATAL, DONE = "ready", "fatal", "done"
+
+
+def encode(message: dict) -> bytes:
+    """One message as one line."""
+    return (json.dumps(message) + "\n").encode()
+
+
+def job(index: int, name: str, path: str, given: str) -> dict:
+    """The message asking a grading process to grade one submission."""
+    return {"i": index, "name": name, "path": path, "given": given}
+
+
+class LineReader:
+    """Messages from a byte stream read in chunks of any size: complete lines only, each a JSON
+    object; anything else is dropped."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def feed(self, chunk: bytes) -> list[dict]:
+        """The messages completed by ``chunk``."""
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        out = []
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                out.append(message)
+        return out
