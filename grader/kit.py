@@ -60,7 +60,8 @@ from . import hookimpl, hookspec
 from .trusted.compare import default_tolerance, mismatch, same_values
 from .trusted.discovery import exception_text
 from .trusted.failures import CheckFailed, advise, derive_seed
-from .trusted.probes import (
+from .trusted.submission import BadAnswer, HookUnavailable, SubmissionRaised
+from .trusted.view import (
     Arch,
     ArchList,
     CallResult,
@@ -74,7 +75,6 @@ from .trusted.probes import (
     TensorOut,
     decode_value,
 )
-from .trusted.submission import BadAnswer, HookUnavailable, SubmissionRaised
 from .trusted.workers import WorkerFailure
 from .worker import arch, observe
 from .worker.arch import seeded  # the worker's seeded builds use the same one

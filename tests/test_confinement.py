@@ -18,12 +18,12 @@ from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_repo
 
 from grader.testing import Graded
 from grader.trusted.grading import Grader
-from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_level, probe_all, runtime_roots
+from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_level, runtime_roots, survey_levels
 from grader.trusted.settings import Settings, Timeouts
 from grader.trusted.workers import WORKER_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
-PROBES = probe_all()
+PROBES = survey_levels()
 TIMEOUTS = Timeouts(check=4, import_module=4, submission=60)
 
 
@@ -217,8 +217,8 @@ def test_nothing_outlives_a_grade(graders, host, level):
     g.grade(host.submission("setsid_daemon"), seed=1, only=["mlp"])
     assert survivors() == []
     assert [c for c in _children_of(os.getpid()) if c[1] in ("bwrap", "unshare", "setpriv", "sleep", "sh")] == []
-    zygote = g.zygote.proc.pid
-    assert [c for c in _children_of(zygote)] == []
+    template = g.template.proc.pid
+    assert [c for c in _children_of(template)] == []
     if level != "process":  # a plain process can write where its user can, while it lives
         host.assert_unharmed(settle=0.5)
 

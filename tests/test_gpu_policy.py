@@ -17,10 +17,10 @@ from conftest import ROOT
 
 from grader.kit import cuda_devices
 from grader.trusted.compare import CUDA_TOLERANCES, device_tolerance
-from grader.trusted.probes import SubmissionView
 from grader.trusted.sandbox import Launcher, Limits, choose_level
 from grader.trusted.submission import SubmissionClient
-from grader.trusted.workers import Zygote
+from grader.trusted.view import SubmissionView
+from grader.trusted.workers import WorkerTemplate
 from grader.worker import precision
 
 BUGS = os.path.join(os.path.dirname(__file__), "submissions", "bugs")
@@ -51,7 +51,7 @@ def test_policy_set_then_both_apis_read_back():
 
 
 def test_worker_template_sets_the_policy_and_leaves_cuda_uninitialized():
-    z = Zygote()
+    z = WorkerTemplate()
     try:
         info = z.ready()
     finally:
@@ -90,8 +90,8 @@ def test_gpu_selection_reaches_the_worker_and_nothing_else_does(tmp_path, monkey
     (tmp_path / "solution.py").write_text("import os\n\ndef env_probe(key):\n    return os.environ.get(key)\n")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setenv("GRADER_TEST_SECRET", "s3cret")
-    zygote = Zygote()  # reads the environment now
-    launcher = Launcher(zygote, choose_level(), Limits())
+    template = WorkerTemplate()  # reads the environment now
+    launcher = Launcher(template, choose_level(), Limits())
     client = SubmissionClient(tmp_path, {"env_probe": ["key"]}, launcher.spawn)
     try:
         view = SubmissionView(client)
@@ -101,7 +101,7 @@ def test_gpu_selection_reaches_the_worker_and_nothing_else_does(tmp_path, monkey
     finally:
         client.close()
         launcher.close()
-        zygote.close()
+        template.close()
 
 
 def test_cuda_devices_helper_reads_the_run(tmp_path):

@@ -4,7 +4,7 @@ run in a worker of their own, forked after the template's late imports.
 Why: the first optimizer a process builds imports torch._dynamo (~1 s of CPU). The grading
 process trains its expected values with ``kit.FunctionalSGD`` (and the reference writes SGD's
 step out), which must be bitwise torch.optim.SGD; the template imports torch._dynamo only on
-``Zygote.warm``, while the other checks run (benchmarks/README.md).
+``WorkerTemplate.warm``, while the other checks run (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from torch import nn
 from grader.kit import FunctionalSGD, arch
 from grader.reference import parameters as reference_parameters
 from grader.testing import Graded
-from grader.trusted.probes import SECOND, SubmissionView
 from grader.trusted.sandbox import Launcher, Limits, choose_level
 from grader.trusted.submission import SubmissionClient
-from grader.trusted.workers import Zygote
+from grader.trusted.view import SECOND, SubmissionView
+from grader.trusted.workers import WorkerTemplate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -145,13 +145,13 @@ def trains():
 
 def test_marked_checks_get_a_worker_of_their_own_forked_after_the_late_imports(tmp_path):
     (tmp_path / "solution.py").write_text(PROBE)
-    zygote = Zygote()
-    client = SubmissionClient(tmp_path, {"probe": [], "trains": []}, Launcher(zygote, choose_level(), Limits()).spawn)
+    template = WorkerTemplate()
+    client = SubmissionClient(tmp_path, {"probe": [], "trains": []}, Launcher(template, choose_level(), Limits()).spawn)
     try:
         view = SubmissionView(client)
         main_worker, main_dynamo = view.call("probe", cache=False).value
         assert main_dynamo is False  # the template's ready state: torch, not torch._dynamo
-        zygote.warm()
+        template.warm()
         with view.lane(SECOND):
             lane_worker, lane_dynamo = view.call("probe", cache=False).value
             assert view.call("probe", cache=False).value[0] == lane_worker  # the lane keeps its worker
@@ -173,7 +173,7 @@ def test_marked_checks_get_a_worker_of_their_own_forked_after_the_late_imports(t
         assert client.workers_started == 3
     finally:
         client.close()
-        zygote.close()
+        template.close()
 
 
 def test_marked_checks_run_last_and_results_keep_every_check(grade):

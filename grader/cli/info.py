@@ -104,19 +104,19 @@ def formats(plugins):
 
 @main.command()
 def sandbox():
-    """Confinement levels on this machine, strongest first: whether each works here (its probe
-    passes and a worker really starts under it) or why not, and the one `grader run` picks."""
-    from ..trusted.sandbox import LEVELS, choose_level, probe_all
-    from ..trusted.workers import Zygote
+    """Confinement levels on this machine, strongest first: whether each works here (the host
+    has what it needs and a worker really starts under it) or why not, and the one `grader run` picks."""
+    from ..trusted.sandbox import LEVELS, choose_level, survey_levels
+    from ..trusted.workers import WorkerTemplate
 
-    zygote = Zygote()  # the levels are tried with real workers, as a run would
+    template = WorkerTemplate()  # the levels are tried with real workers, as a run would
     try:
-        found = probe_all(zygote)
+        found = survey_levels(template)
         for name, cls in sorted(LEVELS.items(), key=lambda kv: -kv[1].rank):
             ok, why = found[name]
             click.echo(f"{name:<9} {'yes' if ok else 'no':<4} {cls().describe() if ok else why}")
         click.echo(
-            f"\ngrader run uses: {choose_level(zygote=zygote).name} (--sandbox forces a level, --min-sandbox refuses to run below one)"
+            f"\ngrader run uses: {choose_level(template=template).name} (--sandbox forces a level, --min-sandbox refuses to run below one)"
         )
     finally:
-        zygote.close()
+        template.close()

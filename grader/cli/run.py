@@ -142,17 +142,17 @@ def grade_one(submission: Path, settings: Settings) -> int:
     """``grader run`` with one submission: grade it, write the reports; return the exit code."""
     if not submission.is_dir():
         raise Failure(f"{submission}: not a directory", EXIT_USAGE)
-    from ..trusted.workers import Zygote
+    from ..trusted.workers import WorkerTemplate
 
     # Start the worker template first: its torch import overlaps ours.
-    zygote = Zygote()
+    template = WorkerTemplate()
     try:
-        return _grade(zygote, submission, settings)
+        return _grade(template, submission, settings)
     finally:
-        zygote.close()
+        template.close()
 
 
-def _grade(zygote, submission: Path, settings: Settings) -> int:
+def _grade(template, submission: Path, settings: Settings) -> int:
     from ..plugins import PluginError
     from ..reports import report_formats
     from ..trusted.grading import Grader, GradingError
@@ -160,7 +160,7 @@ def _grade(zygote, submission: Path, settings: Settings) -> int:
     from ..trusted.settings import UsageError
 
     try:
-        grader = Grader(settings, zygote=zygote)
+        grader = Grader(settings, template=template)
         renderers = report_formats(grader.pm)
     except (PluginError, UsageError, SandboxUnavailable) as e:
         raise Failure(str(e), EXIT_USAGE) from None

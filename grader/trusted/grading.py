@@ -11,7 +11,7 @@ from typing import Any
 
 from .sandbox import Launcher, Limits
 from .settings import Settings, UsageError
-from .workers import Zygote
+from .workers import WorkerTemplate
 
 
 class GradingError(Exception):
@@ -46,25 +46,25 @@ _started = False  # a Grader was made in this process (its imports ran without t
 
 
 class Grader:
-    """Holds what does not change between submissions: plugins, course, zygote, level, all
+    """Holds what does not change between submissions: plugins, course, template, level, all
     from the run's ``Settings``."""
 
-    def __init__(self, settings: Settings, zygote: Zygote | None = None):
+    def __init__(self, settings: Settings, template: WorkerTemplate | None = None):
         global _started
         from ..worker.startup import imports_without_gc
 
         # The first grader of a process imports torch, the course and the checks' lazy imports.
         with contextlib.nullcontext() if _started else imports_without_gc():
             _started = True
-            self._start(settings, zygote)
+            self._start(settings, template)
 
-    def _start(self, settings: Settings, zygote: Zygote | None) -> None:
+    def _start(self, settings: Settings, template: WorkerTemplate | None) -> None:
         from ..plugins import get_plugin_manager
         from .course import load_course
         from .sandbox import choose_level
 
         self.settings = settings
-        self.zygote = zygote or Zygote()
+        self.template = template or WorkerTemplate()
         self.assignment = settings.assignment
         self.pm = get_plugin_manager([*(self.assignment.plugins if self.assignment else []), *settings.plugins])
         self.course = load_course(self.pm)
@@ -88,7 +88,7 @@ class Grader:
         torch.set_num_threads(settings.limits.threads)
         self.warm_up()  # before the level's probe waits for the template
         # Probed once: the strongest level whose workers really start here (docs/confinement.md).
-        self.level = choose_level(settings.sandbox, settings.min_sandbox, zygote=self.zygote)
+        self.level = choose_level(settings.sandbox, settings.min_sandbox, template=self.template)
         from .sandbox import grader_paths
 
         self.hidden = grader_paths(self.pm.get_plugins())  # never visible inside a worker
@@ -218,22 +218,22 @@ class Grader:
         from .workers import WorkerFailure
 
         try:
-            self.zygote.sweep()
+            self.template.sweep()
         except WorkerFailure:
             pass  # the template is gone, its workers with it; the next spawn reports it
 
     def close(self) -> None:
-        self.zygote.close()
+        self.template.close()
 
 
 class _Run:
-    """One submission's run: its workers (a client on the zygote, through the level's launcher),
+    """One submission's run: its workers (a client on the template, through the level's launcher),
     the context its checks see, and what its result says."""
 
     def __init__(self, grader: Grader, key: Any, submission: str | Path, seed: int | None, only: list[str] | None):
-        from .probes import SubmissionView
         from .pytest_plugin import RunContext
         from .submission import SubmissionClient
+        from .view import SubmissionView
 
         path = Path(submission)
         if not path.is_dir():
@@ -245,7 +245,7 @@ class _Run:
         self.selected = set(only or settings.only or grader.selection)
         self.started = time.monotonic()
         self.launcher = Launcher(
-            grader.zygote,
+            grader.template,
             grader.level,
             worker_limits(settings.limits, bool(grader.cuda)),
             hidden=grader.hidden,
@@ -269,7 +269,7 @@ class _Run:
             self.client.start()
             # Then the template's late imports: they overlap the checks, and only the checks
             # marked ``optimizer`` (run last, in the second worker) wait for them.
-            grader.zygote.warm()
+            grader.template.warm()
         except BaseException:
             self.close()
             raise

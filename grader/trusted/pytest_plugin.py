@@ -16,8 +16,8 @@ import torch
 from . import failures
 from .course import Course
 from .failures import CheckFailed, derive_seed
-from .probes import SECOND, SubmissionView
 from .submission import BadAnswer, HookUnavailable, SubmissionRaised
+from .view import SECOND, SubmissionView
 from .workers import WorkerFailure
 
 
@@ -213,7 +213,7 @@ class GradingPlugin:
         order = {name: i for i, name in enumerate(course.hooks)}
         keep.sort(key=lambda it: order.get(self.meta[it.nodeid].hook, 0))
         # The checks marked ``optimizer`` run last: in a cold run the template imports
-        # torch._dynamo meanwhile, and their worker is forked after that (``Zygote.warm``).
+        # torch._dynamo meanwhile, and their worker is forked after that (``WorkerTemplate.warm``).
         # (Results list a hook's checks by id, whatever order they ran in.)
         keep.sort(key=lambda it: it.get_closest_marker("optimizer") is not None)
         return keep

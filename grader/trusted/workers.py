@@ -1,6 +1,6 @@
 """Starting workers and talking to them, with deadlines, caps and kills.
 
-This module is imported before torch on purpose: ``grader run`` starts the zygote first, so the
+This module is imported before torch on purpose: ``grader run`` starts the template first, so the
 worker's torch import overlaps the trusted side's own start-up.
 """
 
@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..worker import zygote as _zygote_protocol  # stdlib-only at import time
+from ..worker import template as template_protocol  # stdlib-only at import time
 
 WORKER_DIR = str(Path(__file__).resolve().parent.parent / "worker")
 
@@ -27,7 +27,7 @@ _BOOT = (
     "d=sys.argv[1]\n"
     "s=importlib.util.spec_from_file_location('_grader_worker',d+'/__init__.py',submodule_search_locations=[d])\n"
     "m=importlib.util.module_from_spec(s);sys.modules['_grader_worker']=m;s.loader.exec_module(m)\n"
-    "from _grader_worker.zygote import main\n"
+    "from _grader_worker.template import main\n"
     "main(int(sys.argv[2]))\n"
 )
 
@@ -106,8 +106,8 @@ class OutputTail:
         self._thread.join(timeout)
 
 
-class Zygote:
-    """The pre-imported template process (see ``grader.worker.zygote``)."""
+class WorkerTemplate:
+    """The pre-imported template process (see ``grader.worker.template``)."""
 
     def __init__(self, python: str | None = None, log_path: str | None = None):
         self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -147,7 +147,7 @@ class Zygote:
             if self.info is None:
                 self.ctl.settimeout(timeout)
                 try:
-                    msg, _ = _zygote_protocol.recv_ctl(self.ctl)
+                    msg, _ = template_protocol.recv_ctl(self.ctl)
                 except (TimeoutError, OSError, ValueError) as e:
                     raise WorkerFailure("crashed", f"the worker template did not start: {e}") from None
                 finally:
@@ -165,10 +165,10 @@ class Zygote:
         with self.lock:
             self._next += 1
             plan = {**plan, "id": self._next}
-            _zygote_protocol.send_ctl(self.ctl, {"op": "spawn", **plan})
+            template_protocol.send_ctl(self.ctl, {"op": "spawn", **plan})
             self.ctl.settimeout(timeout)
             try:
-                msg, fds = _zygote_protocol.recv_ctl(self.ctl)
+                msg, fds = template_protocol.recv_ctl(self.ctl)
             except (TimeoutError, OSError, ValueError) as e:
                 raise WorkerFailure("crashed", f"could not start a worker: {e}") from None
             finally:
@@ -181,14 +181,14 @@ class Zygote:
         return Worker(self, int(msg["pid"]), chan, OutputTail(fds[1]))
 
     def warm(self) -> None:
-        """Ask the template for its late imports (``zygote.LATE_TORCH_MODULES``), once it has
+        """Ask the template for its late imports (``template.LATE_TORCH_MODULES``), once it has
         forked what is needed now: forks asked for after this wait for them. No answer."""
         if self._warm_sent:
             return
         self.ready()
         try:
             with self.lock:
-                _zygote_protocol.send_ctl(self.ctl, {"op": "warm"})
+                template_protocol.send_ctl(self.ctl, {"op": "warm"})
             self._warm_sent = True
         except OSError:
             pass  # the template is gone: the next spawn says so
@@ -196,7 +196,7 @@ class Zygote:
     def kill(self, pid: int) -> None:
         try:
             with self.lock:
-                _zygote_protocol.send_ctl(self.ctl, {"op": "kill", "pid": pid})
+                template_protocol.send_ctl(self.ctl, {"op": "kill", "pid": pid})
         except OSError:
             pass
 
@@ -209,9 +209,9 @@ class Zygote:
             if self.info is None:
                 return 0  # never ready: it has made nothing
             try:
-                _zygote_protocol.send_ctl(self.ctl, {"op": "sweep"})
+                template_protocol.send_ctl(self.ctl, {"op": "sweep"})
                 self.ctl.settimeout(timeout)
-                msg, fds = _zygote_protocol.recv_ctl(self.ctl)
+                msg, fds = template_protocol.recv_ctl(self.ctl)
             except (TimeoutError, OSError, ValueError) as e:
                 raise WorkerFailure("crashed", f"the worker template did not answer: {e}") from None
             finally:
@@ -223,7 +223,7 @@ class Zygote:
         return int(msg.get("killed", 0))
 
     def close(self, timeout: float = 5.0) -> None:
-        """End the zygote and every worker it made; wait until they are gone."""
+        """End the template and every worker it made; wait until they are gone."""
         try:
             self.ctl.close()
         except OSError:
@@ -242,7 +242,7 @@ class Zygote:
 class Worker:
     """One forked worker: a channel, its captured output, and how to end it."""
 
-    zygote: Zygote
+    template: WorkerTemplate
     pid: int
     chan: socket.socket
     output: OutputTail
@@ -253,7 +253,7 @@ class Worker:
     def kill(self) -> None:
         if self.sandbox is not None:
             self.sandbox.kill()
-        self.zygote.kill(self.pid)
+        self.template.kill(self.pid)
         self.dead = True
         try:
             self.chan.close()

@@ -1,12 +1,12 @@
 """Confinement steps a freshly forked worker applies to itself before any student code runs.
 
-The zygote forks; the child joins the namespaces of a sandbox the trusted side prepared (when
+The template forks; the child joins the namespaces of a sandbox the trusted side prepared (when
 there is one), gives up its identity and capabilities, sets resource limits, restricts the
 filesystem (Landlock) and the system calls (seccomp) where the plan asks, and only then imports
 the submission. Each step is chosen by the trusted side (``grader.trusted.sandbox``).
 
 Landlock and seccomp come from the PyPI packages ``landlock`` and ``pyseccomp`` (the latter loads
-the system's libseccomp); both are imported here, in the zygote, before any fork, and a missing
+the system's libseccomp); both are imported here, in the template, before any fork, and a missing
 one only makes the levels that need it unavailable.
 """
 
@@ -79,7 +79,7 @@ def non_dumpable() -> None:
 
 
 def features() -> dict:
-    """What this Python (the zygote's) can apply inside a worker: reported in the zygote's
+    """What this Python (the template's) can apply inside a worker: reported in the template's
     ready message so that the trusted side's probe sees the worker's view, not its own."""
     abi = 0
     if _landlock is not None:

@@ -362,7 +362,7 @@ def has_headroom() -> bool:
 
 
 def _load_operation_modules() -> None:
-    """Import every ``ops_*`` module of this package now, before the zygote forks."""
+    """Import every ``ops_*`` module of this package now, before the template forks."""
     import importlib
     import pkgutil
 

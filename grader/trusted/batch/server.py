@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 def serve(reply_fd: int) -> None:
     """Main loop of a grading process (``python -m grader.trusted.batch FD``): read the
     settings and the jobs from stdin, answer on the pipe ``reply_fd``."""
-    from ..workers import Zygote
+    from ..workers import WorkerTemplate
 
-    zygote = Zygote()  # first, so its torch import overlaps ours
+    template = WorkerTemplate()  # first, so its torch import overlaps ours
     reply = os.fdopen(reply_fd, "wb", buffering=0)
 
     def send(message: dict) -> None:
@@ -46,7 +46,7 @@ def serve(reply_fd: int) -> None:
 
         settings = Settings.from_json(sys.stdin.readline())
         try:
-            grader = Grader(settings, zygote=zygote)
+            grader = Grader(settings, template=template)
             known = report_formats(grader.pm)
             unknown = [f for f in settings.formats if f not in known]
             if unknown:
@@ -55,7 +55,7 @@ def serve(reply_fd: int) -> None:
             send({"event": protocol.FATAL, "message": str(e), "usage": True})
             return
         formats = [(f, known[f]) for f in settings.formats]
-        zygote.ready()
+        template.ready()
         t = settings.timeouts
         deadline = deadline_for(t.submission, max(t.check, t.import_module))
         send({"event": protocol.READY, "seed": settings.seed, "deadline": deadline})
@@ -71,7 +71,7 @@ def serve(reply_fd: int) -> None:
         # One pytest session for the whole queue: the checks are collected once (``grade_each``).
         grader.grade_each(jobs(), done)
     finally:
-        zygote.close()
+        template.close()
 
 
 def graded(

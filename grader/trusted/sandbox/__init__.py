@@ -1,6 +1,6 @@
-"""Confinement levels: probed at start-up, the strongest available used, recorded in the report.
+"""Confinement levels: checked at start-up, the strongest available used, recorded in the report.
 
-A level turns "start a worker for this submission" into a spawn plan for the zygote (what the
+A level turns "start a worker for this submission" into a spawn plan for the template (what the
 forked child applies to itself before importing student code: ``grader.worker.confine``) plus,
 for the namespace levels, a placeholder sandbox process per worker whose namespaces the child
 joins (setns) and whose death takes the whole worker tree with it, setsid daemons included.
@@ -31,7 +31,7 @@ holding namespaces), ``level`` (the interface and shared plan pieces), the level
 from __future__ import annotations
 
 from .bwrap import BwrapLevel, bwrap_binary
-from .choose import LEVELS, choose_level, probe_all, trial, works_here
+from .choose import LEVELS, choose_level, survey_levels, trial, works_here
 from .errors import SandboxUnavailable
 from .host import grader_paths, runtime_roots
 from .landlock import LandlockLevel
@@ -63,7 +63,7 @@ __all__ = [
     "bwrap_binary",
     "choose_level",
     "grader_paths",
-    "probe_all",
+    "survey_levels",
     "runtime_roots",
     "trial",
     "works_here",

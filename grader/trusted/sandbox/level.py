@@ -1,4 +1,4 @@
-"""What a confinement level is: the ``Level`` interface (probe, prepare a worker, describe), what
+"""What a confinement level is: the ``Level`` interface (what the host lacks, prepare a worker, describe), what
 the launcher tells it about one worker (``Context``) and what it hands back (``Prepared``), and
 the plan pieces the levels share (base plan, process allowance, per-worker uid, the features a
 worker can apply)."""
@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..workers import WORKER_ENV, Zygote
+from ..workers import WORKER_ENV, WorkerTemplate
 from .limits import Limits
 from .placeholder import Placeholder
 
@@ -23,23 +23,23 @@ class Context:
     hidden: list[str]
     cuda: bool
     uid: int | None  # a fresh uid for this worker (root only), else None
-    features: dict  # the zygote's: {"landlock": abi, "seccomp": bool, "uid", "euid"}
+    features: dict  # the template's: {"landlock": abi, "seccomp": bool, "uid", "euid"}
 
 
 @dataclass
 class Prepared:
-    """One worker's spawn plan for the zygote, and the placeholder holding its namespaces."""
+    """One worker's spawn plan for the template, and the placeholder holding its namespaces."""
 
     plan: dict
     handle: Placeholder | None = None
     cleanup: list = field(default_factory=list)
 
 
-_PROBES: dict[str, tuple[bool, str]] = {}
+_MISSING: dict[str, tuple[bool, str]] = {}
 
 
 class Level:
-    """A confinement level: ``probe`` says whether this host can run it, ``prepare`` turns one
+    """A confinement level: ``missing`` says what this host lacks to run it (None: nothing), ``prepare`` turns one
     worker into a spawn plan (and a placeholder for the namespace levels)."""
 
     name = "?"
@@ -49,21 +49,21 @@ class Level:
     # is A4 through other processes' /proc entries (A4 alone: the worker's own memory).
     stops: tuple[str, ...] = ()
 
-    def probe(self, features: dict) -> str | None:
+    def missing(self, features: dict) -> str | None:
         """None when this host can run the level; else why not. Cheap; cached per process."""
         return None
 
     def available(self, features: dict | None = None) -> tuple[bool, str]:
-        """``probe``'s answer as (ok, why not), cached per level and effective uid; a probe
+        """``missing``'s answer as (ok, why not), cached per level and effective uid; a check
         that raises makes the level unavailable."""
         key = f"{self.name}:{os.geteuid()}"
-        if key not in _PROBES:
+        if key not in _MISSING:
             try:
-                why = self.probe(features or {})
-            except Exception as e:  # a probe never breaks start-up: the level is just not there
+                why = self.missing(features or {})
+            except Exception as e:  # a failing check never breaks start-up: the level is just not there
                 why = f"{type(e).__name__}: {e}"
-            _PROBES[key] = (why is None, why or "")
-        return _PROBES[key]
+            _MISSING[key] = (why is None, why or "")
+        return _MISSING[key]
 
     def prepare(self, submission: Path, ctx: Context) -> Prepared:
         raise NotImplementedError
@@ -113,15 +113,15 @@ def worker_identity(ctx: Context, landlock: bool) -> dict:
     return {"uid": ctx.uid, "gid": ctx.uid, "fs_root": landlock}
 
 
-def worker_features(zygote: Zygote | None) -> dict:
-    """What a worker can apply (Landlock, seccomp): the zygote's report, or, without one, the
+def worker_features(template: WorkerTemplate | None) -> dict:
+    """What a worker can apply (Landlock, seccomp): the template's report, or, without one, the
     same interpreter's view from here."""
-    if zygote is None:
+    if template is None:
         from ...worker import confine
 
         return confine.features()
     try:
-        info = zygote.ready()
+        info = template.ready()
     except Exception:
         return {}
     return dict(info.get("confine") or {})

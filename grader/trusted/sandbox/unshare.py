@@ -25,13 +25,13 @@ class UnshareLevel(Level):
     stops = ("A1", "A2", "A3", "A4", "A4/proc", "A5", "A6", "A7", "A8", "A9", "A10", "A11", "A13")
     protects = "PID, network, IPC, UTS and mount namespaces (util-linux unshare), grader directories masked, private scratch tmpfs, per-worker uid, Landlock and seccomp where available, rlimits, whole-tree kill"
 
-    def probe(self, features: dict) -> str | None:
+    def missing(self, features: dict) -> str | None:
         if os.geteuid() != 0:
             return "needs root (util-linux unshare without a user namespace)"
         for tool in ("unshare", "mount", "sh", "sleep"):
             if not shutil.which(tool):
                 return f"`{tool}` not found"
-        tmp = tempfile.mkdtemp(prefix="grader-probe-")
+        tmp = tempfile.mkdtemp(prefix="grader-level-")
         try:
             ph = start_placeholder(self._argv(tmp, [], 1 << 20), info=False, timeout=10)
             ph.kill()

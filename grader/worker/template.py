@@ -12,7 +12,7 @@ Control messages (JSON over a SOCK_SEQPACKET pair; fds travel as SCM_RIGHTS):
     -> {"op": "sweep"}                     <- {"event": "swept", "killed": n}  (every process below)
     -> {"op": "warm"}                      <- nothing; later forks have ``LATE_TORCH_MODULES``
     <- {"event": "ready", "torch": "2.13.0", ...} once, after the imports
-Closing the control socket ends the zygote and every worker it made.
+Closing the control socket ends the template and every worker it made.
 """
 
 from __future__ import annotations
