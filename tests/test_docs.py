@@ -39,6 +39,8 @@ and the READMEs under ``examples/`` and ``tests/``):
 11. the README's example report is a shortened real run: its lines appear, in order, in the
     report of the command it shows; and its check example grades (the example plugin's correct
     submission passes it, a one-bug one fails it).
+12. ``docs/architecture.md``'s module map names every module and package of ``grader/``, and
+    nothing that does not exist: a row's first cell is a path, then names of its siblings.
 """
 
 from __future__ import annotations
@@ -435,3 +437,31 @@ def test_the_readmes_check_example_grades(tmp_path, grade_with, monkeypatch):
     assert good.all_passed("layer_norm")
     bad = grade(submissions / "bugs" / "detached_statistics", seed=3)
     assert bad.failed("layer_norm") == {"layer_norm/gradients"}, bad.messages()
+
+
+def _module_map() -> set[str]:
+    """The paths the module map of docs/architecture.md names (rule 12)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## Module map", 1)[1].split("\n## ", 1)[0]
+    named: set[str] = set()
+    for line in section.splitlines():
+        if not line.replace("**", "").startswith("| `grader"):
+            continue
+        tokens = [t.rstrip("/").removesuffix("/__init__.py") for t in re.findall(r"`([^`]+)`", line.split("|")[1])]
+        named.add(tokens[0])
+        parent = tokens[0].rsplit("/", 1)[0]
+        named.update(f"{parent}/{t}" for t in tokens[1:])
+    return named
+
+
+def test_the_module_map_names_every_module():
+    named = _module_map()
+    actual = set()
+    for path in (ROOT / "grader").rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        actual.add(rel.removesuffix("/__init__.py") if rel.endswith("/__init__.py") else rel)
+    actual.add("grader/schemas")
+    missing = sorted(p for p in actual - named if not p.endswith("/__main__.py"))
+    assert not missing, f"docs/architecture.md's module map lacks {missing}"
+    stale = sorted(p for p in named - actual if not (ROOT / p).exists())
+    assert not stale, f"docs/architecture.md's module map names what does not exist: {stale}"
