@@ -425,6 +425,38 @@ def test_grader_run_with_several_submissions_writes_the_class_outputs(tmp_path):
         assert {p.name for p in (out / "submissions" / name).iterdir()} == {"result.json", "text.txt", "junit.xml"}
 
 
+def test_a_grader_folder_where_the_batch_runs_is_not_imported(tmp_path):
+    """Grading processes import the installed grader, not a ``grader/`` folder in the working
+    directory (``python -m`` would put it first on the import path)."""
+    work = tmp_path / "course"
+    (work / "grader").mkdir(parents=True)
+    (work / "grader" / "__init__.py").write_text("raise SystemExit('imported the grader/ folder')\n")
+    console = Path(sys.executable).with_name("grader")
+    p = subprocess.run(
+        [
+            str(console),
+            "run",
+            ROOT / "reference",
+            SUBMISSIONS / "bugs" / "mlp_no_relu",
+            "--only",
+            "mlp",
+            "--jobs",
+            "1",
+            "--results-dir",
+            tmp_path / "out",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert p.returncode == 1, p.stderr
+    assert "imported the grader/ folder" not in p.stderr + p.stdout
+    rows = list(csv.DictReader((tmp_path / "out" / "gradebook.csv").open()))
+    assert {row["student"]: row["status"] for row in rows} == {"mlp_no_relu": GRADED, "reference": GRADED}
+
+
 def test_batch_usage_errors_exit_2(tmp_path):
     runner = CliRunner()
     r = runner.invoke(main, ["run", "--each", str(tmp_path)])

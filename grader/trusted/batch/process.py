@@ -16,7 +16,13 @@ from . import protocol
 from .collect import Submission
 
 # How a grading process starts: this package's ``__main__``, given the reply pipe's descriptor.
-COMMAND = [sys.executable, "-m", "grader.trusted.batch"]
+# ``-m`` would put the working directory first on the import path, so a ``grader/`` folder where
+# the command runs would be imported instead of the installed grader: drop it, as -P does (3.11+).
+COMMAND = [
+    sys.executable,
+    "-c",
+    "import runpy, sys; del sys.path[0]; runpy.run_module('grader.trusted.batch', run_name='__main__', alter_sys=True)",
+]
 
 
 class GradingProcess:
