@@ -434,3 +434,20 @@ def test_the_kernel_history_form_is_graded_like_a_notebook(grade):
 )
 def test_ipython_syntax_is_never_run_and_line_numbers_stay(cell, code, skipped):
     assert python_source(cell) == (code, skipped)
+
+
+@pytest.mark.slow
+def test_cells_run_as_python_would_run_them(grade, tmp_path):
+    """No future flag of the grader's reaches a cell (annotations stay evaluated), ``display`` is
+    there as in Jupyter, and a cell's name space is the notebook's module."""
+    write_notebook(
+        tmp_path / "work.ipynb",
+        [
+            "from torch import nn\n\ndef mlp() -> nn.Module:\n    return Net()",
+            "display(mlp)",
+            "class Net(nn.Sequential):\n    pass\n\nassert not isinstance(mlp.__annotations__['return'], str)"
+            "\nassert __name__ == Net.__module__ == 'work'",
+        ],
+    )
+    r = grade(tmp_path, only=["mlp"])
+    assert not any(w.startswith("cell raised") for w in r["warnings"]), r["warnings"]

@@ -88,9 +88,13 @@ def run(name: str, path: str, root: str, on_cell: Callable[[str], None] | None =
         linecache.cache[filename] = (len(code), None, lines, filename)
         record: dict[str, Any] = {"n": n, "label": label}
         try:
-            tree = ast.parse(code, filename)
-            ast.increment_lineno(tree, first - 1)
-            compiled = compile(tree, filename, "exec")
+            # Never this module's ``from __future__`` flags (dont_inherit): the cell's own only.
+            if first == 1:
+                compiled = compile(code, filename, "exec", dont_inherit=True)
+            else:  # notes: the file's line numbers
+                tree = ast.parse(code, filename)
+                ast.increment_lineno(tree, first - 1)
+                compiled = compile(tree, filename, "exec", dont_inherit=True)
         except SyntaxError as e:
             record.update(line=(e.lineno or 1) + first - 1, type=type(e).__name__, message=str(e.msg)[:1000])
             _record(failed, record)
@@ -115,7 +119,7 @@ def run(name: str, path: str, root: str, on_cell: Callable[[str], None] | None =
             if isinstance(e, ModuleNotFoundError) and e.name:
                 top = e.name.split(".")[0]
                 record["missing"] = top
-                missing_names.update(dict.fromkeys(_bound_by_imports(tree, top), top))
+                missing_names.update(dict.fromkeys(_bound_by_imports(ast.parse(code), top), top))
             elif isinstance(e, NameError) and getattr(e, "name", None) in missing_names:
                 record["missing"] = missing_names[e.name]  # type: ignore[index]
             _record(failed, record)
