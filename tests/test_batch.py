@@ -399,10 +399,17 @@ def test_grader_gradebook_merges_results_produced_separately(tmp_path):
 
 @pytest.mark.slow
 def test_grader_run_with_several_submissions_writes_the_class_outputs(tmp_path):
+    import nbformat
+    from nbformat import v4
+
     out = tmp_path / "out"
+    nb = v4.new_notebook()
+    nb.cells = [v4.new_code_cell("%matplotlib inline\n" + (ROOT / "reference" / "layers_and_blocks.py").read_text())]
+    (tmp_path / "carol.ipynb").write_text(nbformat.writes(nb))  # a student's single notebook
     p = grader(
         "run",
         ROOT / "reference",
+        tmp_path / "carol.ipynb",
         SUBMISSIONS / "bugs" / "mlp_no_relu",
         "--only",
         "mlp",
@@ -417,11 +424,12 @@ def test_grader_run_with_several_submissions_writes_the_class_outputs(tmp_path):
     )
     assert p.returncode == 1, p.stderr  # one submission did not pass every check
     assert "Traceback" not in p.stderr
-    assert "[2/2]" in p.stderr  # progress, one line per submission off a terminal
+    assert "[3/3]" in p.stderr  # progress, one line per submission off a terminal
     table = list(csv.DictReader((out / "gradebook.csv").open()))
-    assert [row["student"] for row in table] == ["mlp_no_relu", "reference"]
+    assert [row["student"] for row in table] == ["carol", "mlp_no_relu", "reference"]
+    assert table[0]["score"] == table[0]["max_score"] == "3"  # the notebook: full marks
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
-    for name in ("reference", "mlp_no_relu"):
+    for name in ("reference", "mlp_no_relu", "carol"):
         assert {p.name for p in (out / "submissions" / name).iterdir()} == {"result.json", "text.txt", "junit.xml"}
 
 
