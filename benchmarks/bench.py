@@ -13,6 +13,13 @@ into benchmarks/README.md; ``--json FILE`` also saves every figure. It takes a m
   without ``__pycache__``, as a student's directory is; the grader itself runs with its bytecode
   caches written (as after any first run), even where ``PYTHONDONTWRITEBYTECODE`` is set. The
   submission must get full marks (a correct one), else the benchmark stops.
+- notebook: ``grader run work.ipynb``, the same submission as one notebook (its modules' code
+  split into cells at each ``def`` and ``class``, a heading per module, and one cell holding a
+  stored output of 10 MB, as a plotted figure is), each run right after a cold run of the
+  modules: grading a notebook must cost no more than grading the same code as ``.py`` (its
+  cells here do nothing but define: no demo to pay for). Its ratios are medians over pairs, of
+  wall time and of the CPU time of all processes (the target: CPU time is what a shared machine's
+  load does not blur).
 - batch: ``grader run --each DIR --jobs J`` over J copies of the submission, then over N. The
   marginal cost per extra submission is (T_N − T_J) / (N − J): start-up cancels out; its ratio
   is over the imports taken just before the two batches. Also shown:
@@ -40,7 +47,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"cold": 2.0, "marginal": 0.3, "worker_rss_mb": 500}
+TARGETS = {"cold": 2.0, "marginal": 0.3, "worker_rss_mb": 500, "notebook": 1.05}
 
 
 def grader_command() -> list[str]:
@@ -186,15 +193,16 @@ def bare_import(repeat: int) -> list[float]:
 
 
 def cold_run(
-    submission: Path, repeat: int, tmp: Path, sandbox: str | None
+    submission: Path, repeat: int, tmp: Path, sandbox: str | None, copy: bool = True
 ) -> tuple[list[float], list[float], dict, list[float]]:
     """Cold runs, each right after a bare import: on a shared machine whose speed drifts over
     minutes, each ratio compares two runs taken seconds apart. The submission is graded from a
-    copy without ``__pycache__``, as a student's directory is."""
-    copy = tmp / "cold-submission"
-    if not copy.exists():
-        shutil.copytree(submission, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    submission = copy
+    copy without ``__pycache__``, as a student's directory is (``copy``: a directory)."""
+    if copy:
+        copied = tmp / "cold-submission"
+        if not copied.exists():
+            shutil.copytree(submission, copied, ignore=shutil.ignore_patterns("__pycache__"))
+        submission = copied
     out, cpus, result, imports = [], [], {}, []
     for i in range(repeat):
         imports += bare_import(1)
@@ -220,6 +228,61 @@ def cold_run(
             sys.exit(f"the cold run did not give full marks (exit {p.returncode}): {p.stderr[-2000:]}")
         out.append(t)
     return out, cpus, result, imports
+
+
+def notebook_of(submission: Path, path: Path) -> Path:
+    """The submission's modules as one notebook: a heading per module, a cell per top-level
+    ``def``/``class`` (with the comments above it), and a cell with a 10 MB stored output."""
+    import ast
+    import base64
+
+    import nbformat
+    from nbformat import v4
+
+    cells = []
+    for module in sorted(submission.glob("*.py")):
+        if module.name == "__init__.py":
+            continue
+        source = module.read_text()
+        # One namespace: a registry of the submission's own factories finds them in it.
+        source = re.sub(
+            r"def _factory_module\(name\):\n(    .*\n)+",
+            "def _factory_module(name):\n    import sys\n\n    return sys.modules[__name__]\n",
+            source,
+        )
+        lines = source.splitlines()
+        starts = [0]
+        for node in ast.parse(source).body[1:]:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                start = (node.decorator_list[0].lineno if node.decorator_list else node.lineno) - 1
+                while start > 0 and lines[start - 1].startswith("#"):
+                    start -= 1
+                starts.append(start)
+        cells.append(v4.new_markdown_cell(f"## {module.stem}"))
+        for a, b in zip(starts, [*starts[1:], len(lines)]):
+            cells.append(v4.new_code_cell("\n".join(lines[a:b]).strip()))
+    figure = v4.new_code_cell("print('a figure')")
+    figure.outputs = [
+        v4.new_output("display_data", data={"image/png": base64.b64encode(os.urandom(7_500_000)).decode()})
+    ]
+    cells.append(figure)
+    nb = v4.new_notebook()
+    nb.cells = cells
+    path.write_text(nbformat.writes(nb))
+    return path
+
+
+def notebook_run(submission: Path, repeat: int, tmp: Path, sandbox: str | None) -> dict[str, list[float]]:
+    """Cold runs of the submission's modules and of the same code as one notebook, alternately:
+    wall and CPU time of each."""
+    notebook = notebook_of(submission, tmp / "work.ipynb")
+    out: dict[str, list[float]] = {"modules": [], "notebook": [], "modules_cpu": [], "notebook_cpu": []}
+    for _ in range(repeat):
+        for key, path, copy in (("modules", submission, True), ("notebook", notebook, False)):
+            wall, cpu, _, _ = cold_run(path, 1, tmp, sandbox, copy=copy)
+            out[key] += wall
+            out[f"{key}_cpu"] += cpu
+    return out
 
 
 def batch_run(submission: Path, n: int, jobs: int, tmp: Path, sandbox: str | None = None) -> dict:
@@ -297,6 +360,8 @@ def main() -> None:
             cold_run(args.submission, 1, tmp, args.sandbox)
         print("bare import torch, then a cold grader run, alternately ...", flush=True)
         colds, cold_cpus, result, imports = cold_run(args.submission, args.repeat, tmp, args.sandbox)
+        print("cold runs of the modules and of the same code as a notebook, alternately ...", flush=True)
+        nb = notebook_run(args.submission, args.repeat, tmp, args.sandbox)
         print(f"batches of {jobs} and {n}, --jobs {jobs}, each after bare imports ...", flush=True)
         near_batches = bare_import(args.repeat)
         small = batch_run(args.submission, jobs, jobs, tmp, args.sandbox)
@@ -324,7 +389,10 @@ def main() -> None:
         "checks": checks,
         "cold_ratio": cold_ratio,
         "import_near_batches_s": near_batches,
+        "notebook": nb,
     }
+    nb_ratio = statistics.median(b / a for a, b in zip(nb["modules"], nb["notebook"]))
+    nb_cpu_ratio = statistics.median(b / a for a, b in zip(nb["modules_cpu"], nb["notebook_cpu"]))
     x = lambda t: f"{t / imp:.2f}×"  # noqa: E731
     # Batch ratios over the imports taken just before the two batches, as each cold run's is
     # over the import just before it: the machine's speed drifts over minutes.
@@ -346,6 +414,22 @@ def main() -> None:
             x(cold_cpu / m["cores"]),
             "",
             "",
+        ),
+        (
+            f"cold `grader run work.ipynb`: the same code as one notebook, a 10 MB stored output (median "
+            f"over pairs of the notebook ÷ the modules graded just before it: {nb_ratio:.3f}×)",
+            f"{statistics.median(nb['notebook']):.2f} s",
+            x(statistics.median(nb["notebook"])),
+            "",
+            "",
+        ),
+        (
+            f"the notebook run's CPU time, all its processes (median over pairs of the notebook ÷ the "
+            f"modules, {statistics.median(nb['modules_cpu']):.2f} s: {nb_cpu_ratio:.3f}×)",
+            f"{statistics.median(nb['notebook_cpu']):.2f} s",
+            x(statistics.median(nb["notebook_cpu"]) / m["cores"]),
+            f"≤ {TARGETS['notebook']}× the modules",
+            _verdict(nb_cpu_ratio <= TARGETS["notebook"]),
         ),
         (f"batch of {n}, `--jobs {jobs}`: total", f"{batch['total_s']:.2f} s", x(batch["total_s"]), "", ""),
         (f"batch of {jobs} (start-up and one wave)", f"{small['total_s']:.2f} s", x(small["total_s"]), "", ""),

@@ -335,7 +335,7 @@ def test_a_batch_grades_each_submission_as_if_graded_alone(tmp_path):
 
 
 def test_grade_each_goes_past_a_bad_entry_and_raises_what_its_caller_raises(tmp_path):
-    """A queue entry that is not a directory gets its error and the next one is graded; an error
+    """A queue entry that is not a submission gets its error and the next one is graded; an error
     of the caller's own result handling (a full disk) stops the queue and reaches the caller,
     instead of becoming a check failure of every later submission."""
     from grader.trusted.grading import Grader
@@ -399,10 +399,17 @@ def test_grader_gradebook_merges_results_produced_separately(tmp_path):
 
 @pytest.mark.slow
 def test_grader_run_with_several_submissions_writes_the_class_outputs(tmp_path):
+    import nbformat
+    from nbformat import v4
+
     out = tmp_path / "out"
+    nb = v4.new_notebook()
+    nb.cells = [v4.new_code_cell("%matplotlib inline\n" + (ROOT / "reference" / "layers_and_blocks.py").read_text())]
+    (tmp_path / "carol.ipynb").write_text(nbformat.writes(nb))  # a student's single notebook
     p = grader(
         "run",
         ROOT / "reference",
+        tmp_path / "carol.ipynb",
         SUBMISSIONS / "bugs" / "mlp_no_relu",
         "--only",
         "mlp",
@@ -417,11 +424,12 @@ def test_grader_run_with_several_submissions_writes_the_class_outputs(tmp_path):
     )
     assert p.returncode == 1, p.stderr  # one submission did not pass every check
     assert "Traceback" not in p.stderr
-    assert "[2/2]" in p.stderr  # progress, one line per submission off a terminal
+    assert "[3/3]" in p.stderr  # progress, one line per submission off a terminal
     table = list(csv.DictReader((out / "gradebook.csv").open()))
-    assert [row["student"] for row in table] == ["mlp_no_relu", "reference"]
+    assert [row["student"] for row in table] == ["carol", "mlp_no_relu", "reference"]
+    assert table[0]["score"] == table[0]["max_score"] == "3"  # the notebook: full marks
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
-    for name in ("reference", "mlp_no_relu"):
+    for name in ("reference", "mlp_no_relu", "carol"):
         assert {p.name for p in (out / "submissions" / name).iterdir()} == {"result.json", "text.txt", "junit.xml"}
 
 
@@ -462,7 +470,10 @@ def test_batch_usage_errors_exit_2(tmp_path):
     r = runner.invoke(main, ["run", "--each", str(tmp_path)])
     assert r.exit_code == 2 and "no submissions to grade" in r.output
     r = runner.invoke(main, ["run", str(ROOT / "reference"), str(tmp_path / "missing")])
-    assert r.exit_code == 2 and "not a directory" in r.output
+    assert r.exit_code == 2 and "no such file or directory" in r.output
+    (tmp_path / "notes.txt").write_text("")
+    r = runner.invoke(main, ["run", str(ROOT / "reference"), str(tmp_path / "notes.txt")])
+    assert r.exit_code == 2 and "not a submission (a directory, or a .py, .ipynb or .md file)" in r.output
     r = runner.invoke(main, ["run", "--each", str(tmp_path), "-f", "json", "-o", "x.json"])
     assert r.exit_code == 2 and "--output names one file" in r.output
 
@@ -482,12 +493,23 @@ def test_an_unknown_format_stops_the_batch_before_grading(tmp_path):
 def test_collect_names_submissions_uniquely_and_says_what_it_left_out(tmp_path):
     for d in ("x/alice", "x/bob", "x/.git", "x/__pycache__", "y/alice"):
         (tmp_path / d).mkdir(parents=True)
-    (tmp_path / "x" / "README.md").write_text("")
+    for f in ("README.md", "grades.csv", "carol.ipynb", "bob.py"):
+        (tmp_path / "x" / f).write_text("")
     subs, notes = collect([tmp_path / "y" / "alice"], [tmp_path / "x"])
-    assert [(s.name, s.path.parent.name) for s in subs] == [("alice", "y"), ("alice-2", "x"), ("bob", "x")]
-    assert notes == [f"{tmp_path / 'x' / 'README.md'}: not a directory, left out"]
-    with pytest.raises(BatchError, match="not a directory"):
-        collect([tmp_path / "x" / "README.md"])
+    # A student's single notebook (or module) is a submission, named without its suffix.
+    assert [(s.name, s.path.relative_to(tmp_path).as_posix()) for s in subs] == [
+        ("alice", "y/alice"),
+        ("alice-2", "x/alice"),
+        ("bob", "x/bob"),
+        ("bob-2", "x/bob.py"),
+        ("carol", "x/carol.ipynb"),
+    ]
+    left_out = "not a submission (a directory, or a .py, .ipynb or .md file), left out"
+    assert notes == [f"{tmp_path / 'x' / n}: {left_out}" for n in ("README.md", "grades.csv")]
+    with pytest.raises(BatchError, match="not a submission"):
+        collect([tmp_path / "x" / "grades.csv"])
+    with pytest.raises(BatchError, match="no such file or directory"):
+        collect([tmp_path / "x" / "missing"])
 
 
 def _result(student=None, **extra) -> dict:
@@ -543,7 +565,7 @@ def test_the_console_script_keeps_exit_codes_and_output(tmp_path):
     if not script.exists():
         pytest.skip("the grader console script is not installed next to this interpreter")
     p = subprocess.run([str(script), "run", str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2 and "not a directory" in p.stderr
+    assert p.returncode == 2 and "no such file or directory" in p.stderr
     result = tmp_path / "alice.json"
     result.write_text(json.dumps(_result()))
     p = subprocess.run([str(script), "gradebook", str(result)], capture_output=True, text=True, timeout=120)

@@ -1,6 +1,7 @@
 """The worker boundary: a submission that kills or hangs its worker fails only its own checks;
 the worker is replaced and everything else is graded."""
 
+import shutil
 import time
 
 import pytest
@@ -51,3 +52,24 @@ def test_a_module_that_breaks_the_import_is_blamed_and_skipped(quick, submission
     h = r.hook("mlp")
     assert h["status"] == "error"
     assert why in h["message"] and "a_" in h["message"]
+
+
+def test_a_notebook_whose_cells_never_finish_is_stopped_like_a_hanging_import(quick, submissions, tmp_path):
+    import nbformat
+    from nbformat import v4
+
+    shutil.copy(submissions / "boundary" / "hang_at_import" / "b_good.py", tmp_path / "b_good.py")
+    nb = v4.new_notebook()
+    nb.cells = [
+        v4.new_code_cell("from torch import nn\n\ndef mlp():\n    return nn.Linear(20, 10)"),
+        v4.new_markdown_cell("a demo that trains forever"),
+        v4.new_code_cell("while True:\n    pass"),
+    ]
+    (tmp_path / "a_work.ipynb").write_text(nbformat.writes(nb))
+    r = quick(tmp_path, ["mlp", "nest_mlp"])
+    assert r.status("nest_mlp") == "passed"
+    h = r.hook("mlp")
+    assert h["status"] == "error"
+    assert h["message"] == (
+        "`a_work.ipynb` was stopped: it did not finish running its cells within 3 s (cell 3 was running)"
+    )

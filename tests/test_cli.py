@@ -96,7 +96,8 @@ def test_fail_under_gates_on_the_percentage(percent, code):
     "args,message",
     [
         (["run", "reference", "-f", "pdf"], "unknown format 'pdf'"),
-        (["run", "no/such/dir"], "not a directory"),
+        (["run", "no/such/dir"], "no such file or directory"),
+        (["run", "pyproject.toml"], "not a submission (a directory, or a .py, .ipynb or .md file)"),
         (["run", "reference", "-f", "json", "-o", "a", "-o", "b"], "more --output than --format"),
         (["run", "reference", "--only", "mlpp"], "unknown hook(s) for --only: mlpp"),
         (["run", "reference", "--fail-under", "101"], "101"),
@@ -304,6 +305,35 @@ def test_gradescope_build_writes_an_uploadable_zip(tmp_path):
     again = tmp_path / "again.zip"
     CliRunner().invoke(main, ["gradescope", "build", "--assignment", str(course / "pyproject.toml"), "-o", str(again)])
     assert again.read_bytes() == zpath.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "files,graded",
+    [
+        (["work.ipynb"], "."),  # a notebook uploaded alone
+        (["a.py", "hw/b.py"], "."),
+        (["README.md", "hw/work.ipynb"], "hw"),  # a zipped folder, a README beside it
+        (["hw/notes.md", "__MACOSX/hw/._notes.md"], "hw"),
+        (["hw/README.md", "other/x.py"], "."),  # no single folder holding code: as uploaded
+    ],
+)
+def test_run_autograder_grades_the_folder_holding_the_code(tmp_path, files, graded):
+    """The script Gradescope runs, with /autograder moved under tmp_path and a grader that only
+    says what it was asked to grade."""
+    from grader.cli.gradescope import RUN_AUTOGRADER
+
+    home = tmp_path / "autograder"
+    for f in files:
+        (home / "submission" / f).parent.mkdir(parents=True, exist_ok=True)
+        (home / "submission" / f).write_text("")
+    fake = home / "venv" / "bin" / "grader"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(f'#!/usr/bin/env bash\necho "$2" > {tmp_path}/graded\n')
+    fake.chmod(0o755)
+    script = RUN_AUTOGRADER.format(assignment="").replace("/autograder", str(home))
+    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert Path((tmp_path / "graded").read_text().strip()) == (home / "submission" / graded).resolve()
 
 
 def test_gradescope_build_with_install_specs_bundles_no_source(tmp_path):

@@ -48,14 +48,21 @@ def test_hooks_not_defined_anywhere_are_not_attempted(grade, submissions):
 
 
 def test_a_submission_whose_files_are_one_folder_down_is_told_so(grade, submissions, tmp_path):
+    nothing = "no Python module, notebook or notes at the top level"
     r = grade(submissions / "loading" / "nested", only=["mlp"])
     assert r.status("mlp") == "not_attempted"
-    assert "no Python module at the top level" in r["warnings"][0]
+    assert nothing in r["warnings"][0]
     assert "one folder down, in `hw/`" in r["warnings"][0]
     assert (
         grade(submissions / "loading" / "nested" / "hw", only=["mlp"]).status("mlp") == "passed"
     )  # the folder, graded
     # An empty submission is told only the first half; one with modules, nothing of it.
-    empty = grade(tmp_path, only=["mlp"])["warnings"][0]
-    assert "no Python module at the top level" in empty and "folder down" not in empty
-    assert not any("no Python module" in w for w in grade(submissions / "loading" / "mixed", only=["mlp"])["warnings"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    told = grade(empty, only=["mlp"])["warnings"][0]
+    assert nothing in told and "folder down" not in told
+    assert not any(nothing in w for w in grade(submissions / "loading" / "mixed", only=["mlp"])["warnings"])
+    # A notebook one folder down is found too.
+    (tmp_path / "zipped" / "hw").mkdir(parents=True)
+    (tmp_path / "zipped" / "hw" / "work.ipynb").write_text("{}")
+    assert "one folder down, in `hw/`" in grade(tmp_path / "zipped", only=["mlp"])["warnings"][0]

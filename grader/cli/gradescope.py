@@ -50,10 +50,20 @@ RUN_AUTOGRADER = """\
 # only /autograder/results/results.json reaches students (what this prints is for instructors).
 set -u
 submission=/autograder/submission
-# A zipped folder unpacks one level down: grade the single folder holding the .py files.
-if ! compgen -G "$submission/*.py" > /dev/null; then
+# Whether folder $1 holds code: a module, a notebook or Markdown notes (a README is not).
+holds_code() {{
+  local f
+  for f in "$1"/*.py "$1"/*.ipynb "$1"/*.md; do
+    [ -f "$f" ] || continue
+    case "$(basename "$f")" in [Rr][Ee][Aa][Dd][Mm][Ee]*) continue ;; esac
+    return 0
+  done
+  return 1
+}}
+# A zipped folder unpacks one level down: grade the single folder holding the code.
+if ! holds_code "$submission"; then
   dirs=$(find "$submission" -mindepth 1 -maxdepth 1 -type d ! -name '.*' ! -name '__MACOSX')
-  if [ "$(printf '%s\\n' "$dirs" | grep -c .)" = 1 ] && compgen -G "$dirs/*.py" > /dev/null; then
+  if [ "$(printf '%s\\n' "$dirs" | grep -c .)" = 1 ] && holds_code "$dirs"; then
     submission=$dirs
   fi
 fi

@@ -42,19 +42,25 @@ def list_(plugins):
     "--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable)."
 )
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-def init(directory, plugins, force):
+@click.option(
+    "--notebook",
+    is_flag=True,
+    help="Write one notebook (work.ipynb): per exercise its task statement, a stub cell and a `%grade` cell.",
+)
+def init(directory, plugins, force, notebook):
     """Write a starter submission into DIRECTORY: one stub per hook, raising NotImplementedError,
-    with the task statement as its docstring."""
+    with the task statement as its docstring (--notebook: as one notebook)."""
     from ..plugins import PluginError, get_plugin_manager
     from ..trusted.course import load_course
-    from ..trusted.starter import starter_files
+    from ..trusted.starter import NOTEBOOK, starter_files, starter_notebook
 
     try:
         course = load_course(get_plugin_manager(list(plugins)))
     except PluginError as e:
         raise Failure(str(e), EXIT_USAGE) from None
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in starter_files(course).items():
+    files = {NOTEBOOK: starter_notebook(course)} if notebook else starter_files(course)
+    for name, text in files.items():
         path = directory / name
         if path.exists() and not force:
             raise Failure(f"{path} exists (use --force to overwrite)", EXIT_USAGE)

@@ -17,13 +17,13 @@ if TYPE_CHECKING:
 
 
 @main.command()
-@click.argument("submissions", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("submissions", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--each",
     "each",
     multiple=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Grade every subdirectory of this directory, one submission each (repeatable): batch mode.",
+    help="Grade every subdirectory (or .py, .ipynb, .md file) of this directory, one submission each (repeatable): batch mode.",
 )
 @click.option(
     "-j",
@@ -105,7 +105,8 @@ def run(
     jobs,
     results_dir,
 ):
-    """Grade SUBMISSION, a directory of .py files (several, or --each DIR: a class; see docs/batch.md)."""
+    """Grade SUBMISSION: a directory of .py files, notebooks (.ipynb) and notes (.md), or one such
+    file (several, or --each DIR: a class; see docs/batch.md)."""
     from ..trusted.settings import Settings, UsageError
 
     batch = bool(each or jobs or results_dir or len(submissions) != 1)
@@ -140,8 +141,11 @@ def run(
 
 def grade_one(submission: Path, settings: Settings) -> int:
     """``grader run`` with one submission: grade it, write the reports; return the exit code."""
-    if not submission.is_dir():
-        raise Failure(f"{submission}: not a directory", EXIT_USAGE)
+    from ..trusted.sources import is_submission
+
+    problem = is_submission(submission)
+    if problem:
+        raise Failure(problem, EXIT_USAGE)
     from ..trusted.workers import WorkerTemplate
 
     # Start the worker template first: its torch import overlaps ours.

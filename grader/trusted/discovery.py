@@ -1,66 +1,52 @@
 """What a submission provides, hook by hook, told to the student in plain words.
 
-The worker reports what its imports found; the trusted side also reads each file's syntax tree
-(never executing it), so a module that hung or killed the worker while importing can still be
-named as the reason its hooks are missing.
+The worker reports what its imports found (and, for a notebook or notes file, which cells
+raised and which IPython lines were left out); the trusted side also reads each source's syntax
+tree (``sources``, never executing it), so a module that hung or killed the worker while
+importing, or a cell that raised before defining a hook, can still be named as the reason the
+hook is missing.
 """
 
 from __future__ import annotations
 
-import ast
 import difflib
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-MAX_SOURCE = 2 << 20
+if TYPE_CHECKING:
+    from .sources import Sources
 
-
-def static_definitions(root: Path) -> dict[str, list[str]]:
-    """Top-level ``def``/``class`` names per module, read from the source text alone."""
-    out: dict[str, list[str]] = {}
-    for path in sorted(root.iterdir()) if root.is_dir() else []:
-        if path.suffix == ".py" and path.is_file():
-            name, source = path.stem, path
-        elif path.is_dir() and (path / "__init__.py").is_file():
-            name, source = path.name, path / "__init__.py"
-        else:
-            continue
-        try:
-            if source.stat().st_size > MAX_SOURCE:
-                continue
-            tree = ast.parse(source.read_bytes(), filename=str(source))
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
-            out[name] = []
-            continue
-        out[name] = [
-            node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-        ]
-    return out
+MAX_CELL_WARNINGS = 20  # failed cells listed one per line; the rest are counted
+MAX_SKIPPED_SHOWN = 8  # IPython lines named in the one warning that lists them
+# Modules a student may expect where submissions are graded, and what to do instead.
+MISSING_ADVICE = {
+    "d2l": "the book's helper library; the grader grades your own code, so define what your answers use in your own cells",
+}
 
 
-def nothing_found(root: Path) -> str:
-    """What to tell a student whose submission has no module at all (``static_definitions`` found
-    none), so that every hook is "not attempted": often they submitted, or graded, the folder
-    holding their files instead of the files."""
-    nested = sorted(
-        d.name + "/"
-        for d in root.iterdir()
-        if d.is_dir() and not d.is_symlink() and not d.name.startswith((".", "_")) and any(d.glob("*.py"))
-    )
-    text = "no Python module at the top level of the submission (a .py file, or a folder with an __init__.py)"
-    if nested:
-        text += (
-            f": the .py files are one folder down, in {', '.join(f'`{n}`' for n in nested[:3])}: "
-            "submit (or grade) the files themselves, not the folder holding them"
-        )
-    return text
+# The grader's own magics (``%load_ext grader``, ``%grade``): never run when grading, as expected.
+GRADER_MAGICS = re.compile(r"^%(grade\b|(load_ext|reload_ext)\s+grader\b)")
+
+
+def _listed(items: list[str], limit: int) -> str:
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def one_line(text: Any, limit: int = 300) -> str:
+    """Student-made text (a cell's line, an exception message) as one printable line."""
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", str(text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def where_text(where: dict | None) -> str:
+    """``file, line N``, or ``file, cell 7, line N`` in a notebook."""
     if not where:
         return ""
-    text = f"{where.get('file')}, line {where.get('line')}"
-    return text
+    cell = f"{where['cell']}, " if where.get("cell") else ""
+    return f"{where.get('file')}, {cell}line {where.get('line')}"
 
 
 def exception_text(err: dict) -> str:
@@ -84,18 +70,40 @@ class Discovery:
     functions: dict[str, list[str]] = field(default_factory=dict)
     static: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # module -> the student's file
+    # module -> name -> (number of the code cell defining it, where: "cell 7", "line 12")
+    places: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)
+    notebooks: set[str] = field(default_factory=set)  # modules that are notebooks or notes
 
     @classmethod
     def build(
-        cls, hook_names: list[str], ready: dict, failed_imports: dict[str, str], static: dict[str, list[str]]
+        cls,
+        hook_names: list[str],
+        ready: dict,
+        failed_imports: dict[str, str],
+        static: dict[str, list[str]],
+        sources: Sources | None = None,
     ) -> Discovery:
         d = cls(hook_names=list(hook_names), static=static)
+        unreadable: list[tuple[str, str, str]] = []
+        if sources is not None:
+            d.files = sources.display
+            for f in sources.files:
+                d.places[f.module] = {
+                    name: (f.cell_of[name], str(where)) for name, where in f.definitions.items() if name in f.cell_of
+                }
+                if f.error:
+                    unreadable.append((f.module, f.file, f.error))
+                if f.kind in ("notebook", "notes"):
+                    d.notebooks.add(f.module)
         modules = ready.get("modules") if isinstance(ready.get("modules"), dict) else {}
         for name, info in modules.items():
             if isinstance(info, dict):
                 d.modules[str(name)] = info
         for name, why in failed_imports.items():
-            d.modules[name] = {"file": f"{name}.py", "error": {"type": "ImportFailure", "message": why}}
+            d.modules[name] = {"file": d.file(name), "error": {"type": "ImportFailure", "message": why}}
+        for name, file, why in unreadable:
+            d.modules[name] = {"file": file, "error": {"type": "Unreadable", "message": why}, "unreadable": True}
         hooks = ready.get("hooks") if isinstance(ready.get("hooks"), dict) else {}
         d.hooks = {str(k): v for k, v in hooks.items() if k in hook_names and isinstance(v, dict)}
         functions = ready.get("functions") if isinstance(ready.get("functions"), dict) else {}
@@ -123,12 +131,102 @@ class Discovery:
                     out.append((name, module, match[0]))
         return out
 
+    def file(self, module: str) -> str:
+        """``module``'s file as the student names it."""
+        return self.files.get(module) or str(self.modules.get(module, {}).get("file") or f"{module}.py")
+
+    def _found_in(self, name: str, module: str) -> str:
+        place = self.places.get(module, {}).get(name)
+        return f"{self.file(module)}, {place[1]}" if place else self.file(module)
+
     def _warn(self) -> None:
         for _module, info in sorted(self.modules.items()):
             if info.get("warning"):
                 self.warnings.append(str(info["warning"]))
+            if info.get("unreadable"):
+                self.warnings.append(f"{one_line(info['error'].get('message'), 500)}; it was not graded")
+        self.warnings += self._cell_warnings()
         for name, module, hook in self._near_misses():
-            self.warnings.append(f"did you mean `{hook}`? (found `{name}` in {module}.py)")
+            self.warnings.append(f"did you mean `{hook}`? (found `{name}` in {self._found_in(name, module)})")
+
+    def cells(self, module: str) -> dict:
+        """What the worker said of a notebook's or notes file's cells (``failed``, ``skipped``),
+        each record checked: the worker is not believed beyond the shape of its report."""
+        info = self.modules.get(module, {}).get("cells")
+        if not isinstance(info, dict):
+            return {"failed": [], "skipped": []}
+
+        def records(key: str) -> list[dict]:
+            raw = info.get(key)
+            return [r for r in raw if isinstance(r, dict)][:200] if isinstance(raw, list) else []
+
+        return {"failed": records("failed"), "skipped": records("skipped")}
+
+    @staticmethod
+    def _place(record: dict) -> str:
+        """``cell 7, line 3`` (a notebook), ``line 40`` (notes)."""
+        label = record.get("label")
+        line = record.get("line")
+        line_text = f"line {int(line)}" if isinstance(line, int) else ""
+        return ", ".join(x for x in (one_line(label, 40) if isinstance(label, str) else "", line_text) if x)
+
+    def _cell_warnings(self) -> list[str]:
+        """One warning listing the IPython lines left out, one per module not installed here
+        with the cells that failed because of it, and one per other failed cell."""
+        out: list[str] = []
+        skipped: dict[str, list[str]] = {}  # file -> lines left out
+        missing: dict[str, dict[str, list[str]]] = {}  # module not installed -> file -> cells
+        failures: list[str] = []
+        for module in sorted(self.modules):
+            cells, file = self.cells(module), self.file(module)
+            for r in cells["skipped"]:
+                text = one_line(r.get("text"), 80)
+                if not GRADER_MAGICS.match(text):  # ``%grade`` cells: not run when grading, as expected
+                    skipped.setdefault(file, []).append(f"`{text}` ({self._place(r)})")
+            for r in cells["failed"]:
+                if isinstance(r.get("missing"), str) and r["missing"]:
+                    label = r.get("label") if isinstance(r.get("label"), str) else self._place(r)
+                    missing.setdefault(one_line(r["missing"], 60), {}).setdefault(file, []).append(one_line(label, 40))
+                    continue
+                text = f"{file}, {self._place(r)}: {one_line(r.get('type'), 60)}: {one_line(r.get('message'))}"
+                if isinstance(r.get("where"), dict):
+                    text += f" (raised at {one_line(where_text(r['where']), 120)})"
+                failures.append(text)
+        if skipped:
+            out.append(
+                "IPython lines not run (magics and shell commands: the grader runs Python only): "
+                + "; ".join(f"{file}: {_listed(lines, MAX_SKIPPED_SHOWN)}" for file, lines in skipped.items())
+            )
+        for name, files in sorted(missing.items()):
+            advice = f" ({MISSING_ADVICE[name]})" if name in MISSING_ADVICE else ""
+            places = "; ".join(f"{file}: {_listed(cells, MAX_CELL_WARNINGS)}" for file, cells in files.items())
+            out.append(
+                f"`{name}` is not installed where submissions are graded{advice}; failed because of it: {places}"
+            )
+        out += [f"cell raised: {t}" for t in failures[:MAX_CELL_WARNINGS]]
+        if len(failures) > MAX_CELL_WARNINGS:
+            out.append(f"and {len(failures) - MAX_CELL_WARNINGS} more cells raised")
+        return out
+
+    def _failed_cell(self, hook: str) -> str | None:
+        """Why ``hook``, defined in a notebook's or notes file's cell that raised before defining
+        it, is missing; None when no such cell."""
+        for module, places in sorted(self.places.items()):
+            if hook not in places:
+                continue
+            n = places[hook][0]
+            for r in self.cells(module)["failed"]:
+                if r.get("n") == n:
+                    err = f"{one_line(r.get('type'), 60)}: {one_line(r.get('message'))}"
+                    missing = r.get("missing")
+                    why = (
+                        f"; `{one_line(missing, 60)}` is not installed where submissions are graded" if missing else ""
+                    )
+                    return (
+                        f"`{hook}` is defined in {self.file(module)}, {places[hook][1]}, but that cell raised "
+                        f"{err} ({self._place(r)}) before defining it{why}"
+                    )
+        return None
 
     def status(self, hook: str) -> tuple[str, str] | None:
         """None when the hook can be called; else ('error'|'not_attempted', message)."""
@@ -140,16 +238,25 @@ class Discovery:
         for module, names in sorted(self.static.items()):
             err = self.modules.get(module, {}).get("error")
             if hook in names and err:
-                return (
-                    "error",
-                    f"`{self.modules[module].get('file', module + '.py')}` failed to import: {exception_text(err)}",
-                )
+                if module in self.notebooks and err.get("type") == "ImportFailure":
+                    return "error", f"`{self.file(module)}` was stopped: it {one_line(err.get('message'))}"
+                return "error", f"`{self.file(module)}` failed to import: {exception_text(err)}"
+        failed_cell = self._failed_cell(hook)
+        if failed_cell:
+            return "error", failed_cell
         broken = [m for m, info in sorted(self.modules.items()) if info.get("error")]
         hint = ""
         for name, module, target in self._near_misses():
             if target == hook:
-                hint = f" (found `{name}` in {module}.py: did you mean `{hook}`?)"
+                hint = f" (found `{name}` in {self._found_in(name, module)}: did you mean `{hook}`?)"
                 break
         if not hint and broken:
-            hint = " (" + ", ".join(f"{self.modules[m].get('file', m)} failed to import" for m in broken) + ")"
+            hint = (
+                " ("
+                + ", ".join(
+                    f"{self.file(m)} {'could not be read' if self.modules[m].get('unreadable') else 'failed to import'}"
+                    for m in broken
+                )
+                + ")"
+            )
         return "not_attempted", f"not attempted: no module defines `{hook}`{hint}"

@@ -7,11 +7,14 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .sandbox import Launcher, Limits
 from .settings import Settings, UsageError
 from .workers import WorkerTemplate
+
+if TYPE_CHECKING:
+    from .sources import Sources
 
 
 class GradingError(Exception):
@@ -112,9 +115,15 @@ class Grader:
         return self.pm.hook.grader_visibility(hook=hook, check=check)
 
     def grade(
-        self, submission: str | Path, seed: int | None = None, only: list[str] | None = None, keyword: str | None = None
+        self,
+        submission: str | Path | Sources,
+        seed: int | None = None,
+        only: list[str] | None = None,
+        keyword: str | None = None,
     ) -> dict:
-        """Grade one submission directory; raises UsageError (not a directory) or CheckRunError."""
+        """Grade one submission: a directory, a .py, .ipynb or .md file, or ``Sources`` already
+        read (``Sources.from_cells``: a kernel's cells; it is closed once graded). Raises
+        UsageError (no submission there) or CheckRunError."""
         got: list = []
         self.grade_each(
             [(None, submission)], lambda _, outcome: got.append(outcome), seed=seed, only=only, keyword=keyword
@@ -125,13 +134,13 @@ class Grader:
 
     def grade_each(
         self,
-        submissions: Iterable[tuple[Any, str | Path]],
+        submissions: Iterable[tuple[Any, str | Path | Sources]],
         on_result: Callable[[Any, dict | BaseException], None],
         seed: int | None = None,
         only: list[str] | None = None,
         keyword: str | None = None,
     ) -> None:
-        """Grade each ``(key, directory)`` in turn, read lazily (a batch's queue), calling
+        """Grade each ``(key, submission)`` in turn, read lazily (a batch's queue), calling
         ``on_result(key, result)`` as each one ends, or ``on_result(key, error)`` where it could
         not be graded. pytest collects the checks once; each submission gets its own workers, its
         own context and fresh fixtures, and the same checks in the same order as when graded
@@ -230,28 +239,40 @@ class _Run:
     """One submission's run: its workers (a client on the template, through the level's launcher),
     the context its checks see, and what its result says."""
 
-    def __init__(self, grader: Grader, key: Any, submission: str | Path, seed: int | None, only: list[str] | None):
+    def __init__(
+        self, grader: Grader, key: Any, submission: str | Path | Sources, seed: int | None, only: list[str] | None
+    ):
         from .pytest_plugin import RunContext
+        from .sources import Sources
         from .submission import SubmissionClient
         from .view import SubmissionView
 
-        path = Path(submission)
-        if not path.is_dir():
-            raise UsageError(f"{submission}: not a directory")
+        # The submission's sources, read without running them (a notebook's code cells, copied
+        # for the workers); a path that is no submission raises UsageError.
+        if isinstance(submission, Sources):
+            self.sources, submission = submission, str(submission.given)
+        else:
+            self.sources = Sources.read(submission, grader.course.hooks)
         settings = grader.settings
         self.grader, self.key, self.submission = grader, key, submission
         seed = settings.seed if seed is None and settings.seed is not None else seed
         self.seed = new_seed() if seed is None else seed
         self.selected = set(only or settings.only or grader.selection)
         self.started = time.monotonic()
-        self.launcher = Launcher(
-            grader.template,
-            grader.level,
-            worker_limits(settings.limits, bool(grader.cuda)),
-            hidden=grader.hidden,
-            cuda=bool(grader.cuda),
+        try:
+            self.launcher = Launcher(
+                grader.template,
+                grader.level,
+                worker_limits(settings.limits, bool(grader.cuda)),
+                hidden=grader.hidden,
+                cuda=bool(grader.cuda),
+            )
+        except BaseException:
+            self.sources.close()
+            raise
+        self.client = SubmissionClient(
+            self.sources.root, grader.course.hook_args(), self.launcher.spawn, settings.timeouts, self.sources
         )
-        self.client = SubmissionClient(path, grader.course.hook_args(), self.launcher.spawn, settings.timeouts)
         self.ctx = RunContext(
             course=grader.course,
             view=SubmissionView(self.client),
@@ -290,6 +311,7 @@ class _Run:
             self.client.close()
             self.grader._sweep()
             self.launcher.close()
+            self.sources.close()
 
     def result(self, outcomes: list, errors: list[str]) -> dict:
         from .scoring import build_result

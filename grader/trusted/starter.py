@@ -1,4 +1,5 @@
-"""``grader init``: a starter submission written from the exercise specs."""
+"""``grader init``: a starter submission written from the exercise specs, as modules (one
+``.py`` file per section) or as one notebook (``--notebook``)."""
 
 from __future__ import annotations
 
@@ -33,16 +34,59 @@ def _annotation(a: object) -> str:
     return a if isinstance(a, str) else getattr(a, "__name__", str(a))
 
 
+DEFAULT_IMPORTS = "import torch\nfrom torch import nn\nfrom torch.nn import functional as F"
+NOTEBOOK = "work.ipynb"
+NOTEBOOK_INTRO = """# {title}
+
+Write each exercise's code in the cell below its statement, in place of the stub (a stub that still
+raises `NotImplementedError` counts as "not attempted"). Run the next cell once; then `%grade HOOK`
+grades one exercise here, and `grader run {notebook}` grades the whole notebook.
+"""
+
+
 def starter_files(course: Course) -> dict[str, str]:
     files = {}
     for section in course.sections:
         module = section.module
-        imports = getattr(
-            module, "STARTER_IMPORTS", "import torch\nfrom torch import nn\nfrom torch.nn import functional as F"
-        )
+        imports = getattr(module, "STARTER_IMPORTS", DEFAULT_IMPORTS)
         parts = [HEADER.format(title=section.title, imports=imports)]
         for spec in section.hooks:
             doc = textwrap.indent(spec.doc.strip(), "    ")
             parts.append(f'\n{_signature(spec)}\n    """\n{doc}\n    """\n    raise NotImplementedError\n')
         files[f"{section.id}.py"] = "\n".join(parts)
     return files
+
+
+def starter_notebook(course: Course, title: str = "Exercises") -> str:
+    """One notebook (nbformat 4, as JSON text) for the whole course: the imports, then a heading
+    per section and, per exercise, its task statement (Markdown), a stub cell and a
+    ``%grade HOOK`` cell. Cell ids are fixed, so the same course gives the same file."""
+    import nbformat
+    from nbformat import v4
+
+    def cell(kind: str, source: str, cell_id: str):
+        c = v4.new_markdown_cell(source) if kind == "markdown" else v4.new_code_cell(source)
+        c.id = cell_id
+        return c
+
+    imports: list[str] = []
+    for section in course.sections:
+        for line in getattr(section.module, "STARTER_IMPORTS", DEFAULT_IMPORTS).splitlines():
+            if line.strip() and line not in imports:
+                imports.append(line)
+    cells = [
+        cell("markdown", NOTEBOOK_INTRO.format(title=title, notebook=NOTEBOOK).strip(), "intro"),
+        cell("code", "%load_ext grader", "load-grader"),
+        cell("code", "\n".join(imports), "imports"),
+    ]
+    for section in course.sections:
+        cells.append(cell("markdown", f"## {section.title}", f"section-{section.id}"[:64]))
+        for spec in section.hooks:
+            statement = inspect.cleandoc(spec.doc)
+            cells.append(cell("markdown", f"### `{spec.name}`\n\n{statement}", f"task-{spec.name}"[:64]))
+            cells.append(cell("code", f"{_signature(spec)}\n    raise NotImplementedError", f"code-{spec.name}"[:64]))
+            cells.append(cell("code", f"%grade {spec.name}", f"grade-{spec.name}"[:64]))
+    nb = v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nbformat.writes(nb) + "\n"

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
-from .discovery import Discovery, nothing_found, static_definitions
+from .discovery import Discovery
 from .settings import Timeouts
+from .sources import Sources
 from .workers import Worker, WorkerFailure
 
 
@@ -49,14 +50,21 @@ class Answer:
 
 
 class SubmissionClient:
+    """A submission's workers and requests. ``sources``: the submission as read
+    (``Sources.read``), its workers importing ``sources.root``; without it, ``path`` is read
+    here (and the copy made for the workers is removed on ``close``)."""
+
     def __init__(
         self,
         path: Path,
         hooks: dict[str, list[str]],
         spawn: Callable[[Path, dict[str, list[str]], list[str]], Worker],
         timeouts: Timeouts | None = None,
+        sources: Sources | None = None,
     ):
-        self.path = Path(path).resolve()
+        self._own_sources = sources is None
+        self.sources = sources if sources is not None else Sources.read(path, list(hooks))
+        self.path = self.sources.root.resolve()
         self.hooks = hooks
         self._spawn = spawn
         self.timeouts = timeouts or Timeouts()
@@ -98,22 +106,35 @@ class SubmissionClient:
             if w is None:
                 w = self._fork()
             current = None
+            cell: str | None = None  # the notebook cell running, when ``current`` is a notebook
+            deadline = time.monotonic() + self.timeouts.import_module
             try:
                 while True:
-                    msg, _ = recv(w.chan, deadline=time.monotonic() + self.timeouts.import_module)
+                    msg, _ = recv(w.chan, deadline=deadline)
                     event = msg.get("event")
                     if event == "import":
-                        current = str(msg.get("module"))
+                        # Each module (a notebook: all its cells) has the import time limit.
+                        current, cell = str(msg.get("module")), None
+                        deadline = time.monotonic() + self.timeouts.import_module
+                    elif event == "cell" and current is not None:
+                        cell = str(msg.get("cell"))[:40] if msg.get("cell") is not None else None
                     elif event == "imported":
-                        current = None
+                        current, cell = None, None
+                        deadline = time.monotonic() + self.timeouts.import_module
                     elif event == "hoarded" and current is not None and msg.get("module") == current:
                         raise _Hoarded(current)
                     elif event == "ready":
                         if self.discovery is None:
-                            static = static_definitions(self.path)
-                            self.discovery = Discovery.build(list(self.hooks), msg, self.failed_imports, static)
-                            if not static:
-                                self.discovery.warnings.insert(0, nothing_found(self.path))
+                            static = self.sources.static
+                            self.discovery = Discovery.build(
+                                list(self.hooks), msg, self.failed_imports, static, self.sources
+                            )
+                            nothing = self.sources.nothing_found()
+                            if nothing:
+                                self.discovery.warnings.insert(0, nothing)
+                            self.discovery.warnings += [
+                                n for n in self.sources.notes if n not in self.discovery.warnings
+                            ]
                         return w
                     else:
                         raise ChannelError(f"unexpected event {event!r}")
@@ -126,12 +147,18 @@ class SubmissionClient:
                     raise WorkerFailure(
                         "crashed", f"the worker failed while loading the submission: {e}", output
                     ) from None
-                if isinstance(e, ChannelTimeout):
+                if isinstance(e, ChannelTimeout) and cell is not None:
+                    how = f"did not finish running its cells within {self.timeouts.import_module:g} s"
+                elif isinstance(e, ChannelTimeout):
                     how = f"did not finish importing within {self.timeouts.import_module:g} s"
                 elif isinstance(e, _Hoarded):
                     how = "kept nearly all of the worker's memory limit once imported, leaving too little for any check"
+                elif cell is not None:
+                    how = "ended the worker while running its cells (it exited, crashed or was killed)"
                 else:
                     how = "ended the worker while importing (it exited, crashed or was killed)"
+                if cell is not None:
+                    how += f" ({cell} was running)"
                 self.failed_imports[current] = how
                 self.skip.append(current)
 
@@ -178,6 +205,8 @@ class SubmissionClient:
                 w.close()
         self.worker = self._started_worker = None
         self._lanes.clear()
+        if self._own_sources:
+            self.sources.close()
 
     # -- requests ---------------------------------------------------------------------------
 

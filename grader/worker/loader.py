@@ -1,9 +1,10 @@
 """Import a submission's modules and find its hook implementations (inside the worker).
 
-Every top-level module of the submission directory (``*.py`` files and packages) is imported, in
-name order, each on its own so that one that fails does not stop the others. Module-level
-callables whose names are hook names are the implementations; ``grader.hookimpl(specname=...)``
-may rename one; names starting with ``_`` are never hooks.
+Every top-level module of the submission directory (``*.py`` files, packages, and the code-only
+forms of notebooks and notes, run by ``notebook``) is imported, in name order, each on its own so
+that one that fails does not stop the others. Module-level callables whose names are hook names
+are the implementations; ``grader.hookimpl(specname=...)`` may rename one; names starting with
+``_`` are never hooks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from . import code_cells
+
 NOT_MODULES = {"__init__", "__main__", "setup", "conftest"}
 
 
@@ -28,7 +31,9 @@ def top_level_modules(root: str) -> list[tuple[str, str]]:
         path = os.path.join(root, entry)
         if entry.startswith((".", "_")) and entry != "__init__.py":
             continue
-        if entry.endswith(".py") and os.path.isfile(path):
+        if entry.endswith(code_cells.SUFFIX) and os.path.isfile(path):
+            out.append((entry[: -len(code_cells.SUFFIX)], path))
+        elif entry.endswith(".py") and os.path.isfile(path):
             name = entry[:-3]
             if name not in NOT_MODULES:
                 out.append((name, path))
@@ -37,15 +42,29 @@ def top_level_modules(root: str) -> list[tuple[str, str]]:
     return out
 
 
+# Code compiled from a notebook's cells has no file of its own: its compiled file name -> the
+# student's file and the cell's label (``notebook``).
+CELL_FILES: dict[str, tuple[str, str | None]] = {}
+
+
+def location(filename: str, line: int | None, root: str) -> dict:
+    """Where a line of submission code is, as the student finds it: ``{"file", "line"}``, and
+    ``"cell"`` for a notebook's cell."""
+    if filename in CELL_FILES:
+        file, label = CELL_FILES[filename]
+        return {"file": file, **({"cell": label} if label else {}), "line": line}
+    return {"file": _rel(filename, root), "line": line}
+
+
 def describe_exception(exc: BaseException, root: str) -> dict:
     """Type, message and the submission line it came from, for a student to read."""
     where = None
     if isinstance(exc, SyntaxError) and exc.filename:
-        where = {"file": _rel(exc.filename, root), "line": exc.lineno}
+        where = location(exc.filename, exc.lineno, root)
     else:
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             if _inside(frame.filename, root):
-                where = {"file": _rel(frame.filename, root), "line": frame.lineno, "code": (frame.line or "")[:200]}
+                where = {**location(frame.filename, frame.lineno, root), "code": (frame.line or "")[:200]}
                 break
     text = _safe_str(exc)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8))
@@ -96,9 +115,14 @@ def _marker(value: Any) -> dict | None:
 
 
 def find_hooks(
-    modules: dict[str, types.ModuleType], hook_args: dict[str, list[str]], root: str
+    modules: dict[str, types.ModuleType],
+    hook_args: dict[str, list[str]],
+    root: str,
+    files: dict[str, str] | None = None,
 ) -> tuple[dict[str, Callable], dict]:
-    """Map hook name -> implementation, and a report for the trusted side."""
+    """Map hook name -> implementation, and a report for the trusted side. ``files``: each
+    module's file as the student names it (default ``NAME.py``)."""
+    files = files or {}
     found: dict[str, list[tuple[str, Callable]]] = {}
     functions: dict[str, list[str]] = {}
     for modname, module in modules.items():
@@ -123,7 +147,9 @@ def find_hooks(
         fn = candidates[0][1]
         entry: dict[str, Any] = {"module": owners[0], "where": _where(fn, root)}
         if len(owners) > 1:
-            entry["error"] = "implemented in " + " and ".join(f"`{o}.py`" for o in owners) + "; keep one"
+            entry["error"] = (
+                "implemented in " + " and ".join(f"`{files.get(o, o + '.py')}`" for o in owners) + "; keep one"
+            )
         else:
             problem = check_signature(hook, fn, hook_args[hook])
             if problem:
@@ -135,14 +161,19 @@ def find_hooks(
 
 
 def _owner(value: Any, modname: str, modules: dict[str, types.ModuleType]) -> str:
+    """The submission module that defined ``value`` (a module may be loaded under a private name:
+    ``_submission_NAME``), else the one it was found in."""
     defined = getattr(value, "__module__", None)
-    return defined if defined in modules else modname
+    for name, module in modules.items():
+        if defined in (name, module.__name__):
+            return name
+    return modname
 
 
 def _where(fn: Any, root: str) -> dict | None:
     try:
         code = fn.__code__
-        return {"file": _rel(code.co_filename, root), "line": code.co_firstlineno}
+        return location(code.co_filename, code.co_firstlineno, root)
     except AttributeError:
         return None
 

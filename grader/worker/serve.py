@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import arch, loader, observe
+from . import arch, loader, notebook, observe
 from .wire import ChannelClosed, Encoder, decode, frame, recv, send, unpack_tensors
 
 MAX_FILE = 256 << 20
@@ -315,18 +315,27 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list
         send(sock, {"event": "import", "module": name})
         # Built before the import: a module that takes the memory leaves none to build it with.
         hoarded, had_room = frame({"event": "hoarded", "module": name}), has_headroom()
-        module, error, warning = loader.import_one(name, path, root)
+        info: dict[str, Any] = {"file": os.path.relpath(path, root)}
+        module: types.ModuleType | None
+        if notebook.is_form(path):
+            # A notebook's cells: each one announced, so a hang is blamed on the cell running.
+            module, cells = notebook.run(name, path, root, lambda label: send(sock, {"event": "cell", "cell": label}))
+            error, warning = None, None
+            info.update(file=cells.pop("file"), cells=cells)
+        else:
+            module, error, warning = loader.import_one(name, path, root)
         if had_room and not has_headroom():
             # It kept (nearly) all of the memory limit, so whatever allocates next would fail,
             # in any hook: the trusted side skips this module, as one that ended the import,
             # and starts over without it.
             sock.sendall(hoarded)
             return
-        module_report[name] = {"file": os.path.relpath(path, root), "error": error, "warning": warning}
+        module_report[name] = {**info, "error": error, "warning": warning}
         if module is not None:
             modules[name] = module
         send(sock, {"event": "imported", "module": name, "ok": error is None})
-    impls, report = loader.find_hooks(modules, hooks, root)
+    files = {name: str(info["file"]) for name, info in module_report.items()}
+    impls, report = loader.find_hooks(modules, hooks, root, files)
     send(sock, {"event": "ready", "modules": module_report, **report})
     session = Session(root, scratch, impls)
     # A worker without headroom even so (limits too tight for any import) would be no better

@@ -1,5 +1,6 @@
-"""Which submissions a batch grades: directories named on the command line and the
-subdirectories of ``--each`` directories, each under a unique, file-system-safe name."""
+"""Which submissions a batch grades: directories (or single .py, .ipynb, .md files) named on the
+command line and the entries of ``--each`` directories, each under a unique, file-system-safe
+name."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..sources import is_submission
 from .errors import BatchError
 
 
@@ -18,15 +20,18 @@ class Submission:
 
 
 def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Submission], list[str]]:
-    """The submissions named (each a directory) plus every subdirectory of each ``each``
-    directory, in name order; returns them with notes about what was left out. Names are the
-    directory names, made unique with a numeric suffix. Raises ``BatchError`` (usage) for a
-    path that is not a directory, or when there is nothing to grade."""
+    """The submissions named (each a directory, or a .py, .ipynb or .md file) plus every
+    subdirectory and such file (a student's single notebook) of each ``each`` directory but a
+    README, in name order; returns them with notes about what was left out. Names are the
+    directory names (a file's without its suffix), made unique with a numeric suffix. Raises
+    ``BatchError`` (usage) for a path that is not a submission, or when there is nothing to
+    grade."""
     found: list[Path] = []
     notes: list[str] = []
     for p in paths:
-        if not Path(p).is_dir():
-            raise BatchError(f"{p}: not a directory", usage=True)
+        problem = is_submission(Path(p))
+        if problem:
+            raise BatchError(problem, usage=True)
         found.append(Path(p))
     for d in each:
         d = Path(d)
@@ -37,14 +42,17 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
                 continue
             if entry.is_dir():
                 found.append(entry)
+            elif is_submission(entry) is None and not entry.name.lower().startswith("readme"):
+                found.append(entry)
             else:
-                notes.append(f"{entry}: not a directory, left out")
+                notes.append(f"{entry}: not a submission (a directory, or a .py, .ipynb or .md file), left out")
     if not found:
         raise BatchError("no submissions to grade", usage=True)
     subs: list[Submission] = []
     used: set[str] = set()
     for path in found:
-        base = _safe_name(path.resolve().name)
+        resolved = path.resolve()
+        base = _safe_name(resolved.name if resolved.is_dir() else resolved.stem)
         name, n = base, 1
         while name in used:
             n += 1

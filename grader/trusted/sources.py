@@ -1,0 +1,313 @@
+"""What a submission is made of, read without running it, and the copy of it a worker imports.
+
+A submission is a directory or a single file. Its sources come in four forms:
+
+- a module (``NAME.py``) or a package (``NAME/__init__.py``), imported as today;
+- a notebook (``NAME.ipynb``, nbformat 4) and Markdown notes (``NAME.md``: its fenced ``python``
+  and ``py`` blocks), each run as one module, its code cells in order (``grader.worker.notebook``).
+
+In a directory, a Markdown file counts only if it is not a README and its code defines a hook
+(found by parsing, never by running); given as the submission itself, any of these counts.
+
+The worker never reads a notebook or notes file: where the submission has one (or is a single
+file), the worker imports a copy made here, holding the modules and packages and, for each
+notebook or notes file, only its code (``grader.worker.code_cells``). A plain directory of
+modules is imported where it is. Top-level ``def`` and ``class`` names are read from every
+source's syntax tree, so a module that hung or killed the worker can still be named as the
+reason its hooks are missing.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..worker.code_cells import SUFFIX as CELLS_SUFFIX
+from ..worker.code_cells import CodeCell, dump
+from ..worker.ipython_syntax import Budget, python_source
+from .notebooks import Unreadable, kind_of, read_cells
+from .settings import UsageError
+
+MAX_SOURCE = 2 << 20  # bytes of a .py file read for its definitions
+NOT_MODULES = {"__init__", "__main__", "setup", "conftest"}  # as the worker's loader
+FILE_FORMS = ".py, .ipynb or .md"
+
+
+@dataclass
+class SourceFile:
+    """One source of a submission. ``module``: the name the worker imports it under;
+    ``file``: its name as the student knows it; ``kind``: module, package, notebook or notes;
+    ``definitions``: top-level ``def``/``class`` names and where each is (``cell 7``,
+    ``line 12``; None in a module) and ``cell_of`` the number of the code cell defining each
+    (from 1, as ``code_cells`` numbers them); ``cells``: a notebook's or notes file's code
+    cells; ``error``: why it could not be read (it is not handed to the worker)."""
+
+    module: str
+    file: str
+    kind: str
+    definitions: dict[str, str | None] = field(default_factory=dict)
+    cells: list[CodeCell] | None = None
+    error: str | None = None
+    assigned: set[str] = field(default_factory=set)  # names bound at the top level otherwise
+    cell_of: dict[str, int] = field(default_factory=dict)
+
+
+class Sources:
+    """A submission's sources (``files``) and the directory its workers import (``root``).
+    ``close`` removes the worker's copy, if one was made."""
+
+    def __init__(self, given: Path, files: list[SourceFile], root: Path, notes: list[str], copy: str | None = None):
+        self.given, self.files, self.root, self.notes = given, files, root, notes
+        self._copy = copy
+
+    @classmethod
+    def read(cls, submission: str | Path, hook_names: Collection[str] = ()) -> Sources:
+        """Read the submission at ``submission`` (a directory, or one .py, .ipynb or .md file).
+        ``hook_names``: the names that implement a hook, which decide whether a Markdown file of
+        a directory counts. Raises ``UsageError`` for a path that is neither."""
+        given = Path(submission)
+        problem = is_submission(given)
+        if problem:
+            raise UsageError(problem)
+        if given.is_dir():
+            return cls._read_directory(given, set(hook_names))
+        return cls._read_file(given)
+
+    @classmethod
+    def from_cells(cls, file: str, cells: list[CodeCell]) -> Sources:
+        """A submission of one notebook made of ``cells`` (say, a kernel's input history),
+        named ``file`` in the report; nothing is read from the disk. Close it when done."""
+        source = SourceFile(module=_identifier(Path(file).stem), file=file, kind="notebook")
+        _read_cells(source, cells)
+        return cls._with_copy(Path(file), [source], [], None)
+
+    @classmethod
+    def _read_directory(cls, root: Path, hook_names: set[str]) -> Sources:
+        files: list[SourceFile] = []
+        notes: list[str] = []
+        cells: list[SourceFile] = []
+        foreign = False  # a file of the workers' code-only form: never taken from a submission
+        for path in sorted(root.iterdir()):
+            name = path.name
+            if name.endswith(CELLS_SUFFIX):
+                foreign = True
+                continue
+            if name.startswith((".", "_")):
+                continue
+            if name.endswith(".py") and path.is_file():
+                if name[:-3] not in NOT_MODULES:
+                    files.append(_read_module(path.stem, path, name))
+            elif path.is_dir() and (path / "__init__.py").is_file() and name.isidentifier():
+                files.append(_read_module(name, path / "__init__.py", f"{name}/__init__.py", kind="package"))
+            elif kind_of(path) == "notebook" and not path.is_dir():
+                cells.append(_read_notebook(path))
+            elif kind_of(path) == "notes" and path.is_file() and not path.stem.lower().startswith("readme"):
+                source = _read_notebook(path)
+                if source.error is not None:
+                    notes.append(f"{source.error}; it was not graded")
+                elif hook_names & (set(source.definitions) | source.assigned):
+                    cells.append(source)
+        taken = {f.module for f in files}
+        for source in cells:
+            source.module = _unique(source.module, taken, Path(source.file).suffix)
+            taken.add(source.module)
+        files += cells
+        if not any(f.cells for f in cells) and not foreign:
+            return cls(root, files, root, notes)
+        return cls._with_copy(root, files, notes, root)
+
+    @classmethod
+    def _read_file(cls, path: Path) -> Sources:
+        real = path.resolve()  # the file named on the command line: a link to it is followed
+        if path.suffix == ".py":
+            source = _read_module(path.stem, real, path.name)
+            if path.stem in NOT_MODULES or path.stem.startswith((".", "_")):
+                source.module = "submission"  # a name the worker would not import
+        else:
+            source = _read_notebook(real)
+            source.file = path.name
+        return cls._with_copy(real, [source], [], None)
+
+    @classmethod
+    def _with_copy(cls, given: Path, files: list[SourceFile], notes: list[str], directory: Path | None) -> Sources:
+        """Sources imported from a copy: the modules and packages of ``directory`` (or the one
+        module given), and the code-only form of each notebook and notes file."""
+        copy = tempfile.mkdtemp(prefix="grader-submission-")
+        try:
+            os.chmod(copy, 0o755)  # a worker under its own uid reads it (the launcher's check)
+            dest = Path(copy)
+            for source in files:
+                if source.kind == "package" and directory is not None:
+                    _copy_package(directory / source.module, dest / source.module)
+                elif source.kind == "module":
+                    origin = directory / source.file if directory is not None else given
+                    target = dest / f"{source.module}.py"
+                    shutil.copy2(origin, target, follow_symlinks=False)
+                    if not target.is_symlink():
+                        os.chmod(target, 0o644)
+                elif source.cells:
+                    target = dest / f"{source.module}{CELLS_SUFFIX}"
+                    target.write_bytes(dump(source.file, source.cells))
+                    os.chmod(target, 0o644)
+        except BaseException:
+            shutil.rmtree(copy, ignore_errors=True)
+            raise
+        return cls(given, files, dest, notes, copy)
+
+    @property
+    def static(self) -> dict[str, list[str]]:
+        """Top-level ``def``/``class`` names per module (unreadable files: none)."""
+        return {f.module: list(f.definitions) for f in self.files if f.error is None}
+
+    @property
+    def display(self) -> dict[str, str]:
+        """Each module's file as the student names it."""
+        return {f.module: f.file for f in self.files}
+
+    def definition(self, module: str, name: str) -> str | None:
+        """Where ``name`` is defined in ``module`` (``cell 7``, ``line 12``), if it is a notebook's
+        or notes file's."""
+        for f in self.files:
+            if f.module == module:
+                return f.definitions.get(name)
+        return None
+
+    def nothing_found(self) -> str | None:
+        """What to tell a student whose submission has no source at all (every hook is then "not
+        attempted"): often they submitted, or graded, the folder holding their files instead of
+        the files. None when there is something."""
+        if self.files:
+            return None
+        text = f"no Python module, notebook or notes at the top level of the submission (a {FILE_FORMS} file, or a folder with an __init__.py)"
+        root = self.given
+        nested = (
+            sorted(
+                d.name + "/"
+                for d in root.iterdir()
+                if d.is_dir()
+                and not d.is_symlink()
+                and not d.name.startswith((".", "_"))
+                and (any(d.glob("*.py")) or any(d.glob("*.ipynb")))
+            )
+            if root.is_dir()
+            else []
+        )
+        if nested:
+            text += (
+                f": the files are one folder down, in {', '.join(f'`{n}`' for n in nested[:3])}: "
+                "submit (or grade) the files themselves, not the folder holding them"
+            )
+        return text
+
+    def close(self) -> None:
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
+
+
+def is_submission(path: Path) -> str | None:
+    """None when ``path`` can be graded (a directory, or a .py, .ipynb or .md file); else why
+    not, for the command line."""
+    if path.is_dir() or (path.is_file() and (path.suffix == ".py" or kind_of(path))):
+        return None
+    if not path.exists():
+        return f"{path}: no such file or directory"
+    return f"{path}: not a submission (a directory, or a {FILE_FORMS} file)"
+
+
+def _identifier(stem: str) -> str:
+    name = re.sub(r"\W", "_", stem, flags=re.ASCII) or "notebook"
+    return f"nb_{name}" if name[0].isdigit() else name
+
+
+def _unique(name: str, taken: set[str], suffix: str) -> str:
+    """A module name for a notebook or notes file: its file's stem made an identifier, unless a
+    module of the submission already has it (``work.py`` beside ``work.ipynb``)."""
+    name = _identifier(name)
+    if name not in taken:
+        return name
+    base = f"{name}_{suffix.lstrip('.').lower()}"
+    out, n = base, 1
+    while out in taken:
+        n += 1
+        out = f"{base}{n}"
+    return out
+
+
+def _top_level(tree: ast.Module) -> tuple[list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef], set[str]]:
+    """The top-level definitions of a module, and the other names it binds by assignment."""
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    assigned: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        assigned.update(t.id for t in targets if isinstance(t, ast.Name))
+    return defs, assigned
+
+
+def _read_module(module: str, path: Path, file: str, kind: str = "module") -> SourceFile:
+    source = SourceFile(module=module, file=file if kind == "module" else f"{module}/", kind=kind)
+    try:
+        if path.stat().st_size > MAX_SOURCE:
+            return source
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+        return source
+    defs, _ = _top_level(tree)
+    source.definitions = {n.name: None for n in defs}
+    return source
+
+
+def _read_notebook(path: Path) -> SourceFile:
+    kind = kind_of(path) or "notebook"
+    source = SourceFile(module=_identifier(path.stem), file=path.name, kind=kind)
+    try:
+        cells = read_cells(path)
+    except Unreadable as e:
+        source.error = str(e)
+        return source
+    _read_cells(source, cells)
+    return source
+
+
+def _read_cells(source: SourceFile, cells: list[CodeCell]) -> None:
+    """Keep ``cells`` and read their definitions (the Python each cell runs, as the worker will:
+    IPython syntax left out, the same parse budget)."""
+    source.cells = list(cells)
+    budget = Budget()
+    for n, cell in enumerate(cells, 1):
+        code, _ = python_source(cell.source, budget)
+        if code is None:
+            continue
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        defs, assigned = _top_level(tree)
+        for node in defs:
+            source.definitions.pop(node.name, None)  # the last definition is the one that stays
+            source.definitions[node.name] = cell.label if cell.label else f"line {cell.first_line + node.lineno - 1}"
+            source.cell_of[node.name] = n
+        source.assigned |= assigned
+
+
+def _copy_package(origin: Path, target: Path) -> None:
+    """A package into the worker's copy, readable by any uid; links stay links (never followed:
+    one pointing outside resolves, or not, inside the worker's sandbox)."""
+    shutil.copytree(
+        origin,
+        target,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("*.ipynb", "__pycache__", ".git", ".ipynb_checkpoints"),
+    )
+    for dirpath, _dirs, names in os.walk(target):
+        os.chmod(dirpath, 0o755)
+        for name in names:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o644)
