@@ -251,7 +251,7 @@ class _Run:
             hidden=grader.hidden,
             cuda=bool(grader.cuda),
         )
-        self.client = SubmissionClient(path, grader.course.hook_args(), self.launcher.spawn, settings.timeouts)
+        self.client = SubmissionClient(path, grader.course.worker_hooks(), self.launcher.spawn, settings.timeouts)
         self.ctx = RunContext(
             course=grader.course,
             view=SubmissionView(self.client),

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
-from .discovery import Discovery, nothing_found, static_definitions
+from .discovery import Discovery, nothing_found, static_definitions, static_frameworks
 from .settings import Timeouts
 from .workers import Worker, WorkerFailure
 
@@ -52,8 +53,8 @@ class SubmissionClient:
     def __init__(
         self,
         path: Path,
-        hooks: dict[str, list[str]],
-        spawn: Callable[[Path, dict[str, list[str]], list[str]], Worker],
+        hooks: dict[str, Any],
+        spawn: Callable[[Path, dict[str, Any], list[str]], Worker],
         timeouts: Timeouts | None = None,
     ):
         self.path = Path(path).resolve()
@@ -111,7 +112,19 @@ class SubmissionClient:
                     elif event == "ready":
                         if self.discovery is None:
                             static = static_definitions(self.path)
-                            self.discovery = Discovery.build(list(self.hooks), msg, self.failed_imports, static)
+                            modules = msg.get("modules")
+                            failed = isinstance(modules, dict) and any(
+                                isinstance(m, dict) and m.get("error") for m in modules.values()
+                            )
+                            self.discovery = Discovery.build(
+                                list(self.hooks),
+                                msg,
+                                self.failed_imports,
+                                static,
+                                specs=self.hooks,
+                                # Read only where a module failed to import: there it explains why.
+                                frameworks=static_frameworks(self.path) if failed or self.failed_imports else None,
+                            )
                             if not static:
                                 self.discovery.warnings.insert(0, nothing_found(self.path))
                         return w
