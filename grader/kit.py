@@ -34,8 +34,8 @@ A module's case (the reference's side of its checks) is a few lines with ``case_
         \"\"\"The reference side of ``hook`` on this check's device.\"\"\"
         return module_case(hook, getattr(ref, hook), inputs(seed), seed=seed, device=device)
 
-Exercise plugins mark their specs with ``hookspec`` and their harness hooks with ``hookimpl``
-(both re-exported here).
+Exercise plugins mark their specs with ``hookspec`` (and ``known_as`` for the course text's own
+names of an implementation) and their harness hooks with ``hookimpl`` (both re-exported here).
 
 ``__all__`` is the public API; ``docs/plugin-authors.md`` documents every name in it (a test
 keeps the two in step).
@@ -58,6 +58,7 @@ from torch.autograd.gradcheck import GradcheckError  # the attribute torch.autog
 
 from . import hookimpl, hookspec
 from .trusted.compare import default_tolerance, mismatch, same_values
+from .trusted.course import known_as
 from .trusted.discovery import exception_text
 from .trusted.failures import CheckFailed, advise, derive_seed
 from .trusted.submission import BadAnswer, HookUnavailable, SubmissionRaised
@@ -133,6 +134,7 @@ __all__ = [
     "hook_of",
     "hookimpl",
     "hookspec",
+    "known_as",
     "mismatch",
     "module_case",
     "same_values",

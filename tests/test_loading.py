@@ -17,7 +17,7 @@ def test_each_loading_problem_is_reported_on_its_hook(grade, submissions):
     h = r.hook("chimera")
     assert h["status"] == "error"
     assert (
-        "wrong argument names" in h["message"]
+        "wrong number of arguments" in h["message"]
         and "chimera(depth)" in h["message"]
         and "expected chimera()" in h["message"]
     )

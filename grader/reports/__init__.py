@@ -78,6 +78,12 @@ def graded_hooks(result: dict) -> list[tuple[str, dict]]:
     return [(n, h) for n, h in result.get("hooks", {}).items() if selection is None or n in selection]
 
 
+def hook_notes(result: dict) -> list[tuple[str, str]]:
+    """(hook, note) for each note of a graded hook: how it was found or called when not as a
+    function of its name taking the spec's argument names ("graded class `MLP` as `mlp`")."""
+    return [(n, str(note)) for n, h in graded_hooks(result) for note in h.get("notes") or []]
+
+
 def check_key(entry: dict) -> str:
     """``mlp/outputs[cpu]`` → ``mlp/outputs``; ``param_shapes/shapes[rgnet-cuda:0]`` →
     ``param_shapes/shapes[rgnet]``: the device cell (from the entry's ``device``) is dropped."""

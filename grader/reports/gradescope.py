@@ -14,7 +14,18 @@ from __future__ import annotations
 import json
 import math
 
-from . import Check, ReportFormat, ReportOptions, all_visible, folded_checks, graded_hooks, percent, points, total
+from . import (
+    Check,
+    ReportFormat,
+    ReportOptions,
+    all_visible,
+    folded_checks,
+    graded_hooks,
+    hook_notes,
+    percent,
+    points,
+    total,
+)
 
 INSTRUCTOR = ReportOptions(audience="instructor")  # test outputs: Gradescope gates them itself
 ORDER = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
@@ -126,6 +137,9 @@ def summary(result: dict) -> str:
         lines.append("Not attempted: " + ", ".join(f"`{h}`" for h in not_attempted) + ".")
     for w in result.get("warnings", []):
         lines.append(f"Warning: {w}")
+    for name, note in hook_notes(result):
+        if name in shown:
+            lines.append(f"Note on `{name}`: {note}")
     lines.append(f"Seed {result['seed']} (grading with the same seed reproduces these inputs).")
     return "\n\n".join(lines)
 

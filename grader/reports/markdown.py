@@ -8,7 +8,7 @@ Students read step summaries, so messages of checks that are not visible are wit
 
 from __future__ import annotations
 
-from . import ReportFormat, ReportOptions, folded_checks, graded_hooks, percent, points, total
+from . import ReportFormat, ReportOptions, folded_checks, graded_hooks, hook_notes, percent, points, total
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "not_attempted": "⬜", "skipped": "⏭️"}
 LABELS = {
@@ -74,6 +74,11 @@ def render(result: dict, options: ReportOptions) -> str:
                     if hint:
                         lines += ["", f"  Hint: {_cell(hint)}"]
                 lines.append("")
+    notes = hook_notes(result)
+    if notes:
+        lines += ["### Notes", ""]
+        lines += [f"- `{name}`: {_cell(note)}" for name, note in notes]
+        lines.append("")
     if result.get("warnings"):
         lines += ["### Warnings", ""]
         lines += [f"- {_cell(w)}" for w in result["warnings"]]

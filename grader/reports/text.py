@@ -1,9 +1,9 @@
-"""``--format text`` (the default): a per-section table, then each failure with its message and
-hint. Colour only when writing to a terminal."""
+"""``--format text`` (the default): a per-section table, notes on how hooks were found, then each
+failure with its message and hint. Colour only when writing to a terminal."""
 
 from __future__ import annotations
 
-from . import ReportFormat, ReportOptions, graded_hooks, shows_details, withheld
+from . import ReportFormat, ReportOptions, graded_hooks, hook_notes, shows_details, withheld
 from . import total as grade_total
 
 COLORS = {"passed": "32", "failed": "31", "error": "35", "not_attempted": "33", "skipped": "36"}
@@ -47,6 +47,11 @@ def render(result: dict, options: ReportOptions) -> str:
             lines.append(
                 f"  {name:<{width}}  {paint(f'{label:<13}', h['status'])}  {_pts(h['score']):>5}/{_pts(h['max_score']):<5}"
             )
+    notes = hook_notes(result)
+    if notes:
+        lines.append("")
+        lines.append("Notes:")
+        lines += [f"  {name}: {note}" for name, note in notes]
     failures = []
     for name, h in graded:
         if h["status"] in ("failed", "error"):

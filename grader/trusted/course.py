@@ -3,21 +3,61 @@
 Built from the harness plugins' ``grader_exercises``, ``grader_reference`` and ``grader_checks``.
 The reference lives on its own plugin manager that knows only exercise hookspecs, so a helper
 function in some check plugin can never be mistaken for an implementation.
+
+A spec may also name the course text's own implementation of its hook (``@known_as("MLP")``):
+a submission that holds the text's code as written, without a function of the hook's name, is
+graded through it.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
 from .. import PROJECT
 from ..plugins import PluginError
+
+KNOWN_AS = f"{PROJECT}_known_as"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class KnownAs:
+    """A name the course text gives an implementation of a hook: a class (called with the hook's
+    arguments, the last one unpacked with ``*`` when ``unpack`` names it), a function, or a
+    module built at import (graded only for a hook without arguments, a fresh copy each use)."""
+
+    name: str
+    unpack: str | None = None
+
+
+def known_as(*names: str, unpack: str | None = None) -> Callable[[F], F]:
+    """Declare, on an exercise hookspec, the names the course text gives the hook's
+    implementation (``@known_as("MLP")``, ``@known_as("MySequential", unpack="modules")`` for
+    ``MySequential(*modules)``). A submission without a function of the hook's name is graded
+    through a module-level class, function or ``nn.Module`` of one of these names, and its report
+    says so. ``unpack`` must be the hook's last argument. Stacks; the first declared name wins
+    where a module holds several."""
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise PluginError(f"known_as: {name!r} is not a public identifier")
+    if unpack is not None and not (isinstance(unpack, str) and unpack.isidentifier()):
+        raise PluginError(f"known_as: unpack={unpack!r} is not an argument name")
+
+    def mark(fn: F) -> F:
+        declared = list(getattr(fn, KNOWN_AS, []))
+        # Decorators apply bottom-up: the one written first (topmost) goes first.
+        setattr(fn, KNOWN_AS, [KnownAs(n, unpack) for n in names] + declared)
+        return fn
+
+    return mark
 
 
 @dataclass
@@ -28,6 +68,7 @@ class HookSpec:
     doc: str
     signature: str
     function: Any
+    known_as: list[KnownAs] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -92,6 +133,18 @@ class Course:
     def hook_args(self) -> dict[str, list[str]]:
         return {name: list(spec.argnames) for name, spec in self.hooks.items()}
 
+    def worker_hooks(self) -> dict[str, dict[str, Any]]:
+        """What a worker needs to find each hook's implementation (JSON): its arguments in
+        order, its section, and the course text's names for it (``known_as``)."""
+        return {
+            name: {
+                "args": list(spec.argnames),
+                "section": spec.section,
+                "known_as": [{"name": k.name, "unpack": k.unpack} for k in spec.known_as],
+            }
+            for name, spec in self.hooks.items()
+        }
+
     def section_of(self, hook: str) -> str:
         return self.hooks[hook].section
 
@@ -118,6 +171,25 @@ def _reference_mismatch(e: pluggy.PluginValidationError, module: ModuleType, hoo
     except (TypeError, ValueError, AttributeError):
         given = spec.name
     return f"reference module {module.__name__} ({where}): `{given}` does not fit the exercise hook; expected `{spec.signature}` ({reason})"
+
+
+def _check_known_as(hooks: dict[str, HookSpec]) -> None:
+    """Each name the course text gives an implementation belongs to one hook and is no hook's
+    own name; ``unpack`` is the hook's last argument."""
+    owner: dict[str, str] = {}
+    for spec in hooks.values():
+        for k in spec.known_as:
+            if k.name in hooks and k.name != spec.name:
+                raise PluginError(f"hook `{spec.name}` is known as `{k.name}`, which is another hook's name")
+            if k.name in owner and owner[k.name] != spec.name:
+                raise PluginError(
+                    f"`{k.name}` is declared as the implementation of `{owner[k.name]}` and `{spec.name}`"
+                )
+            owner[k.name] = spec.name
+            if k.unpack is not None and (not spec.argnames or spec.argnames[-1] != k.unpack):
+                raise PluginError(
+                    f"hook `{spec.signature}` is known as `{k.name}(*{k.unpack})`: `{k.unpack}` is not its last argument"
+                )
 
 
 def load_course(pm: pluggy.PluginManager) -> Course:
@@ -149,11 +221,13 @@ def load_course(pm: pluggy.PluginManager) -> Course:
                     doc=inspect.getdoc(fn) or "",
                     signature=f"{name}{sig}",
                     function=fn,
+                    known_as=list(getattr(fn, KNOWN_AS, [])),
                 )
                 hooks[name] = spec
                 section.hooks.append(spec)
             sections.append(section)
             epm.add_hookspecs(module)
+    _check_known_as(hooks)
     for modules in reversed(pm.hook.grader_reference()):
         for module in modules or []:
             try:

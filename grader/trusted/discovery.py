@@ -4,11 +4,15 @@ The worker reports what its imports found (and, for a notebook or notes file, wh
 raised and which IPython lines were left out); the trusted side also reads each source's syntax
 tree (``sources``, never executing it), so a module that hung or killed the worker while
 importing, or a cell that raised before defining a hook, can still be named as the reason the
-hook is missing.
+hook is missing. A hook graded through the course text's own name for it (the book's class
+``MLP`` for ``mlp``), or called with its arguments in order, gets a note saying so; code written
+for another framework (the book's MXNet, TensorFlow, JAX or Paddle tabs) is told how to
+translate it to PyTorch.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -27,6 +31,24 @@ MISSING_ADVICE = {
 
 # The grader's own magics (``%load_ext grader``, ``%grade``): never run when grading, as expected.
 GRADER_MAGICS = re.compile(r"^%(grade\b|(load_ext|reload_ext)\s+grader\b)")
+
+
+def frameworks_imported(tree: ast.AST) -> list[str]:
+    """The keys of ``FRAMEWORKS`` that ``tree`` imports, in the order of its imports."""
+    out: list[str] = []
+    for node in ast.walk(tree):
+        packages: list[str] = []
+        if isinstance(node, ast.Import):
+            packages = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            packages = [node.module]
+            if node.module == "d2l":  # the book's `from d2l import mxnet as d2l`
+                packages += [alias.name for alias in node.names]
+        for package in packages:
+            key = package.split(".")[0]
+            if key in FRAMEWORKS and key not in out:
+                out.append(key)
+    return out
 
 
 def _listed(items: list[str], limit: int) -> str:
@@ -60,6 +82,64 @@ def exception_text(err: dict) -> str:
     return text
 
 
+# Frameworks whose code a PyTorch course may receive (the book's other tabs), by the top-level
+# package a failed import names: (what it is called, how its main names translate to PyTorch).
+_MXNET = (
+    "MXNet",
+    "`nn.Block` → `nn.Module`, `nn.Dense(units)` → `nn.LazyLinear(units)` (or `nn.Linear(in, units)`), "
+    "`mxnet.np` → `torch`, `npx.relu` → `torch.relu`; no `net.initialize()`",
+)
+_TENSORFLOW = (
+    "TensorFlow",
+    "`tf.keras.Model` → `nn.Module` (its `call` → `forward`), `tf.keras.layers.Dense(units)` → "
+    "`nn.LazyLinear(units)`, `tf.` tensor functions → `torch.`",
+)
+_JAX = (
+    "JAX",
+    "`flax.linen.Module` → `nn.Module` (`setup` / `__call__` → `__init__` / `forward`), "
+    "`nn.Dense(features)` → `nn.LazyLinear(features)`, `jax.numpy` → `torch`; the parameters live in "
+    "the module (no `init` / `apply`)",
+)
+_PADDLE = ("PaddlePaddle", "`paddle.nn.Layer` → `nn.Module`, `paddle.` tensor functions → `torch.`")
+FRAMEWORKS = {
+    "mxnet": _MXNET,
+    "tensorflow": _TENSORFLOW,
+    "keras": _TENSORFLOW,
+    "tf_keras": _TENSORFLOW,
+    "jax": _JAX,
+    "jaxlib": _JAX,
+    "flax": _JAX,
+    "optax": _JAX,
+    "paddle": _PADDLE,
+}
+_MISSING = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+
+
+def framework_hint(err: dict, imported: str | None = None) -> str | None:
+    """For a module that failed to import (the worker's description of the exception) and was
+    written for another framework (``imported``, from its source, or the package the failed
+    import names), how to translate it to PyTorch."""
+    key = imported
+    if key is None and err.get("type") in ("ModuleNotFoundError", "ImportError"):
+        found = _MISSING.search(str(err.get("message", ""))[:1000])
+        key = found.group(1).split(".")[0] if found else None
+    framework = FRAMEWORKS.get(key or "")
+    if framework is None:
+        return None
+    name, translation = framework
+    return f"this course grades PyTorch code, not {name}: use the book's PyTorch tab, or translate: {translation}"
+
+
+def _ident(value: Any) -> str | None:
+    """A name the worker reported, when it is a plain identifier (anything else is dropped)."""
+    return value if isinstance(value, str) and value.isidentifier() and len(value) <= 100 else None
+
+
+def _names(value: Any) -> list[str]:
+    """The plain identifiers of a list the worker reported (anything else is dropped)."""
+    return [v for v in value if _ident(v)] if isinstance(value, list) else []
+
+
 @dataclass
 class Discovery:
     """The per-hook verdict on whether it can be called at all."""
@@ -74,6 +154,9 @@ class Discovery:
     # module -> name -> (number of the code cell defining it, where: "cell 7", "line 12")
     places: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)
     notebooks: set[str] = field(default_factory=set)  # modules that are notebooks or notes
+    args: dict[str, list[str]] = field(default_factory=dict)
+    known_as: dict[str, list[str]] = field(default_factory=dict)
+    frameworks: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -83,8 +166,18 @@ class Discovery:
         failed_imports: dict[str, str],
         static: dict[str, list[str]],
         sources: Sources | None = None,
+        specs: dict[str, Any] | None = None,
+        frameworks: dict[str, str] | None = None,
     ) -> Discovery:
-        d = cls(hook_names=list(hook_names), static=static)
+        """From the worker's ``ready`` report, the modules that ended a worker while importing,
+        and the syntax trees' definitions (``sources``); ``specs`` (``Course.worker_hooks``) gives
+        each hook's arguments and the course text's names for it, ``frameworks`` the other
+        framework each module imports (``Sources.frameworks``)."""
+        d = cls(hook_names=list(hook_names), static=static, frameworks=dict(frameworks or {}))
+        for hook, spec in (specs or {}).items():
+            if isinstance(spec, dict):
+                d.args[hook] = [str(a) for a in spec.get("args") or []]
+                d.known_as[hook] = [str(k["name"]) for k in spec.get("known_as") or []]
         unreadable: list[tuple[str, str, str]] = []
         if sources is not None:
             d.files = sources.display
@@ -119,9 +212,10 @@ class Discovery:
         for module, names in self.static.items():
             if self.modules.get(module, {}).get("error"):
                 candidates.setdefault(module, names)
+        texts = {name for names in self.known_as.values() for name in names}
         for module, names in sorted(candidates.items()):
             for name in names:
-                if name in self.hook_names or name.startswith("_") or (name, module) in seen:
+                if name in self.hook_names or name in texts or name.startswith("_") or (name, module) in seen:
                     continue
                 match = difflib.get_close_matches(name, self.hook_names, n=1, cutoff=0.8)
                 if not match and name.lower() in self.hook_names:
@@ -145,6 +239,14 @@ class Discovery:
                 self.warnings.append(str(info["warning"]))
             if info.get("unreadable"):
                 self.warnings.append(f"{one_line(info['error'].get('message'), 500)}; it was not graded")
+        for module, info in sorted(self.modules.items()):
+            hint = (
+                framework_hint(info["error"], self.frameworks.get(module))
+                if isinstance(info.get("error"), dict)
+                else None
+            )
+            if hint:
+                self.warnings.append(f"`{self.file(module)}` failed to import: {hint}")
         self.warnings += self._cell_warnings()
         for name, module, hook in self._near_misses():
             self.warnings.append(f"did you mean `{hook}`? (found `{name}` in {self._found_in(name, module)})")
@@ -237,10 +339,12 @@ class Discovery:
             return None
         for module, names in sorted(self.static.items()):
             err = self.modules.get(module, {}).get("error")
-            if hook in names and err:
+            if err and (hook in names or any(k in names for k in self.known_as.get(hook, []))):
                 if module in self.notebooks and err.get("type") == "ImportFailure":
                     return "error", f"`{self.file(module)}` was stopped: it {one_line(err.get('message'))}"
-                return "error", f"`{self.file(module)}` failed to import: {exception_text(err)}"
+                text = f"`{self.file(module)}` failed to import: {exception_text(err)}"
+                hint = framework_hint(err, self.frameworks.get(module)) if isinstance(err, dict) else None
+                return "error", f"{text}; {hint}" if hint else text
         failed_cell = self._failed_cell(hook)
         if failed_cell:
             return "error", failed_cell
@@ -260,3 +364,39 @@ class Discovery:
                 + ")"
             )
         return "not_attempted", f"not attempted: no module defines `{hook}`{hint}"
+
+    def notes(self, hook: str) -> list[str]:
+        """How a hook that can be called was found and is called, when not simply as a function
+        of its name taking the spec's argument names: through the course text's name for it, as
+        a module built at import, or with its arguments in order. Empty otherwise."""
+        info = self.hooks.get(hook)
+        if not info or info.get("error"):
+            return []
+        name = _ident(info.get("name")) or hook
+        kind, call = info.get("kind"), info.get("call")
+        module = _ident(info.get("module"))
+        where = [f"from `{self.file(module)}`"] if module else []
+        args = self.args.get(hook, [])
+        out = []
+        if kind == "module" and call == "copy":
+            text = f"graded the module `{name}` built at import" + ("" if name == hook else f" as `{hook}`")
+            out.append(f"{text} ({', '.join([*where, 'a fresh copy for each check'])})")
+        elif name != hook and name in self.known_as.get(hook, []):
+            what = {"class": "class ", "function": "function "}.get(str(kind), "")
+            details = list(where)
+            if call == "unpack" and args:
+                details.append(f"called as `{name}({', '.join([*args[:-1], '*' + args[-1]])})`")
+            also = [self.file(m) for m in _names(info.get("also"))[:8]]
+            if also:
+                files = ", ".join(f"`{f}`" for f in also)
+                details.append(f"not the `{name}` of {files}: define `{hook}` to choose")
+            out.append(f"graded {what}`{name}` as `{hook}`" + (f" ({'; '.join(details)})" if details else ""))
+        if call == "positional":
+            params = _names(info.get("params"))[:16]
+            if len(params) != len(args):  # `*args`: its names are not the spec's to show
+                out.append(f"called `{name}` with the arguments in order")
+            else:
+                text = f"called `{name}({', '.join(params)})` with the arguments in order"
+                pairs = [f"`{p}` ← `{a}`" for p, a in zip(params, args) if p != a]
+                out.append(text + (f" ({', '.join(pairs)})" if pairs else ""))
+        return out

@@ -244,7 +244,7 @@ class _Run:
     ):
         from .pytest_plugin import RunContext
         from .sources import Sources
-        from .submission import SubmissionClient
+        from .submission import SubmissionClient, hook_and_book_names
         from .view import SubmissionView
 
         # The submission's sources, read without running them (a notebook's code cells, copied
@@ -252,7 +252,7 @@ class _Run:
         if isinstance(submission, Sources):
             self.sources, submission = submission, str(submission.given)
         else:
-            self.sources = Sources.read(submission, grader.course.hooks)
+            self.sources = Sources.read(submission, hook_and_book_names(grader.course.worker_hooks()))
         settings = grader.settings
         self.grader, self.key, self.submission = grader, key, submission
         seed = settings.seed if seed is None and settings.seed is not None else seed
@@ -271,7 +271,7 @@ class _Run:
             self.sources.close()
             raise
         self.client = SubmissionClient(
-            self.sources.root, grader.course.hook_args(), self.launcher.spawn, settings.timeouts, self.sources
+            self.sources.root, grader.course.worker_hooks(), self.launcher.spawn, settings.timeouts, self.sources
         )
         self.ctx = RunContext(
             course=grader.course,

@@ -143,7 +143,7 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
         status = "failed"
         message = f"{len(bad)} of {len(ran)} checks did not pass"
     assert math.isfinite(score) and math.isfinite(max_score)
-    return {
+    entry = {
         "section": section,
         "status": status,
         "score": _round(score),
@@ -154,6 +154,11 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
         "_exact": score,  # popped by build_result: the total is summed before rounding
         "_exact_max": max_score,
     }
+    # How the hook was found, when not as a function of its name (``Discovery.notes``).
+    notes = discovery.notes(name) if discovery is not None else []
+    if notes:
+        entry["notes"] = notes
+    return entry
 
 
 def validate(result: dict) -> list[str]:

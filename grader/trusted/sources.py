@@ -31,6 +31,7 @@ from pathlib import Path
 from ..worker.code_cells import SUFFIX as CELLS_SUFFIX
 from ..worker.code_cells import CodeCell, dump
 from ..worker.ipython_syntax import Budget, python_source
+from .discovery import frameworks_imported
 from .notebooks import Unreadable, kind_of, read_cells
 from .settings import UsageError
 
@@ -56,6 +57,7 @@ class SourceFile:
     error: str | None = None
     assigned: set[str] = field(default_factory=set)  # names bound at the top level otherwise
     cell_of: dict[str, int] = field(default_factory=dict)
+    frameworks: list[str] = field(default_factory=list)  # other frameworks it imports (``FRAMEWORKS``)
 
 
 class Sources:
@@ -166,6 +168,12 @@ class Sources:
         return {f.module: list(f.definitions) for f in self.files if f.error is None}
 
     @property
+    def frameworks(self) -> dict[str, str]:
+        """Per module, the first other framework it imports (``import mxnet``, ``from flax import
+        linen``, the book's ``from d2l import mxnet as d2l``), read from the source alone."""
+        return {f.module: f.frameworks[0] for f in self.files if f.frameworks}
+
+    @property
     def display(self) -> dict[str, str]:
         """Each module's file as the student names it."""
         return {f.module: f.file for f in self.files}
@@ -260,6 +268,7 @@ def _read_module(module: str, path: Path, file: str, kind: str = "module") -> So
         return source
     defs, _ = _top_level(tree)
     source.definitions = {n.name: None for n in defs}
+    source.frameworks = frameworks_imported(tree)
     return source
 
 
@@ -294,6 +303,7 @@ def _read_cells(source: SourceFile, cells: list[CodeCell]) -> None:
             source.definitions[node.name] = cell.label if cell.label else f"line {cell.first_line + node.lineno - 1}"
             source.cell_of[node.name] = n
         source.assigned |= assigned
+        source.frameworks += [f for f in frameworks_imported(tree) if f not in source.frameworks]
 
 
 def _copy_package(origin: Path, target: Path) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
 from .discovery import Discovery
@@ -49,6 +50,16 @@ class Answer:
     tensors: dict
 
 
+def hook_and_book_names(hooks: dict[str, Any]) -> list[str]:
+    """The hooks' names and the course text's names for them (``known_as``): what makes a
+    Markdown file in a submission directory count as code."""
+    names = list(hooks)
+    for spec in hooks.values():
+        if isinstance(spec, dict):
+            names += [str(k["name"]) for k in spec.get("known_as") or [] if isinstance(k, dict) and k.get("name")]
+    return names
+
+
 class SubmissionClient:
     """A submission's workers and requests. ``sources``: the submission as read
     (``Sources.read``), its workers importing ``sources.root``; without it, ``path`` is read
@@ -57,13 +68,13 @@ class SubmissionClient:
     def __init__(
         self,
         path: Path,
-        hooks: dict[str, list[str]],
-        spawn: Callable[[Path, dict[str, list[str]], list[str]], Worker],
+        hooks: dict[str, Any],
+        spawn: Callable[[Path, dict[str, Any], list[str]], Worker],
         timeouts: Timeouts | None = None,
         sources: Sources | None = None,
     ):
         self._own_sources = sources is None
-        self.sources = sources if sources is not None else Sources.read(path, list(hooks))
+        self.sources = sources if sources is not None else Sources.read(path, hook_and_book_names(hooks))
         self.path = self.sources.root.resolve()
         self.hooks = hooks
         self._spawn = spawn
@@ -127,7 +138,13 @@ class SubmissionClient:
                         if self.discovery is None:
                             static = self.sources.static
                             self.discovery = Discovery.build(
-                                list(self.hooks), msg, self.failed_imports, static, self.sources
+                                list(self.hooks),
+                                msg,
+                                self.failed_imports,
+                                static,
+                                self.sources,
+                                specs=self.hooks,
+                                frameworks=self.sources.frameworks,
                             )
                             nothing = self.sources.nothing_found()
                             if nothing:

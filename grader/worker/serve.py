@@ -300,8 +300,9 @@ class Session:
             return {"ok": False, "kind": "unsendable", "message": f"{type(e).__name__}: {e}"[:500]}, b""
 
 
-def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list[str]) -> None:
-    """Import the submission (reporting each module), then serve requests until the channel closes."""
+def serve(sock, root: str, scratch: str, hooks: dict[str, Any], skip: list[str]) -> None:
+    """Import the submission (reporting each module), then serve requests until the channel closes.
+    ``hooks``: what ``loader.find_hooks`` needs to find each hook."""
     install_shim()
     root = os.path.abspath(root)
     sys.path.insert(0, root)

@@ -132,9 +132,11 @@ def test_shapes(net, sub):
         )
     for name, shape in shapes.items():
         value = got[name]
+        if isinstance(value, torch.Size):  # `p.shape`, as the book prints it: a tuple of ints
+            value = tuple(value)
         if type(value) is not tuple:
-            hint = "use `tuple(p.shape)`" if isinstance(value, (list, torch.Size)) else None
-            fail(f"`{name}` maps to a {type(value).__name__}, expected a plain tuple of ints", hint)
+            hint = "use `p.shape` or `tuple(p.shape)`" if isinstance(value, list) else None
+            fail(f"`{name}` maps to a {type(value).__name__}, expected a tuple of ints", hint)
         if not all(type(s) is int for s in value):
             fail(f"`{name}` maps to a tuple holding {short(sorted({type(s).__name__ for s in value}))}, expected ints")
         if value != shape:

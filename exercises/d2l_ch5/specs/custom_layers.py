@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from grader.kit import hookspec
+from grader.kit import hookspec, known_as
 
 SECTION = "custom_layers"
 TITLE = "5.4 Custom layers"
 
 
 @hookspec(firstresult=True)
+@known_as("CenteredLayer")
 def centered_layer() -> nn.Module:
     """Return a layer with no parameters whose ``forward(X) = X - X.mean()`` (the mean of all
     elements, not per row or per column).
@@ -21,6 +22,7 @@ def centered_layer() -> nn.Module:
 
 
 @hookspec(firstresult=True)
+@known_as("MyLinear")
 def my_linear(in_units: int, units: int) -> nn.Module:
     """Return a linear layer with ReLU built from your own Parameters.
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from grader.kit import hookspec
+from grader.kit import hookspec, known_as
 
 SECTION = "layers_and_blocks"
 TITLE = "5.1 Layers and blocks"
@@ -16,6 +16,7 @@ STARTER_IMPORTS = (
 
 
 @hookspec(firstresult=True)
+@known_as("MLP")
 def mlp() -> nn.Module:
     """Return a 20 → 256 → 10 multilayer perceptron.
 
@@ -30,6 +31,7 @@ def mlp() -> nn.Module:
 
 
 @hookspec(firstresult=True)
+@known_as("MySequential", unpack="modules")
 def my_sequential(modules: list[nn.Module]) -> nn.Module:
     """Return a module that chains ``modules`` (a list) in order, like ``nn.Sequential``.
 
@@ -45,6 +47,7 @@ def my_sequential(modules: list[nn.Module]) -> nn.Module:
 
 
 @hookspec(firstresult=True)
+@known_as("FixedHiddenMLP")
 def fixed_hidden_mlp() -> nn.Module:
     """Return the book's ``FixedHiddenMLP``.
 
@@ -61,6 +64,7 @@ def fixed_hidden_mlp() -> nn.Module:
 
 
 @hookspec(firstresult=True)
+@known_as("NestMLP")
 def nest_mlp() -> nn.Module:
     """Return the book's ``NestMLP``.
 

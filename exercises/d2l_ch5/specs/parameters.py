@@ -14,8 +14,9 @@ TITLE = "5.2 Parameter management"
 @hookspec(firstresult=True)
 def param_shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
     """Exercise 5.2.1: every parameter of ``net``, by its ``named_parameters()`` name, mapped to
-    its shape as a plain tuple of ints (``tuple(p.shape)``, not a ``torch.Size``). Tied parameters
-    appear once (under their first name); buffers (such as ``rand_weight``) are not parameters.
+    its shape as a tuple of ints (``p.shape``, a ``torch.Size``, is one; so is ``tuple(p.shape)``).
+    Tied parameters appear once (under their first name); buffers (such as ``rand_weight``) are
+    not parameters.
 
     Graded on a nested MLP, a FixedHiddenMLP-like net (with a buffer), ``rgnet`` and the
     shared-layer net, all built by the grader.

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..workers import Worker, WorkerTemplate
 from .bwrap import BwrapLevel
@@ -102,7 +103,7 @@ class Launcher:
                 self._staged[submission] = dst
         return self._staged[submission]
 
-    def spawn(self, submission: Path, hooks: dict[str, list[str]], skip: list[str]) -> Worker:
+    def spawn(self, submission: Path, hooks: dict[str, Any], skip: list[str]) -> Worker:
         self._n += 1
         scratch = Path(self._tmp) / f"w{self._n}"
         scratch.mkdir()

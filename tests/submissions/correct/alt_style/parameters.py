@@ -1,6 +1,7 @@
-"""5.2 Parameter management, correct but written unlike the reference: isinstance gates, in-place
-tensor methods under no_grad, a hand-written Xavier bound, a sampled mixture for my_init,
-OrderedDict containers, a manual SGD loop, arithmetic parameter counts."""
+"""5.2 Parameter management, correct but written unlike the reference: shapes as `p.shape` (a
+torch.Size), isinstance gates, in-place tensor methods under no_grad, a hand-written Xavier bound,
+a sampled mixture for my_init, OrderedDict containers, a manual SGD loop, arithmetic parameter
+counts."""
 
 import math
 from collections import OrderedDict
@@ -10,10 +11,7 @@ from torch import nn
 
 
 def param_shapes(net):
-    out = {}
-    for name, p in net.named_parameters():
-        out[name] = tuple(int(d) for d in p.size())
-    return out
+    return {name: p.shape for name, p in net.named_parameters()}  # torch.Size, as the book prints it
 
 
 def block1():
