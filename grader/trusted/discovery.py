@@ -2,22 +2,40 @@
 
 The worker reports what its imports found; the trusted side also reads each file's syntax tree
 (never executing it), so a module that hung or killed the worker while importing can still be
-named as the reason its hooks are missing.
+named as the reason its hooks are missing. A file that does not parse is read as text for its
+definitions (its hooks are broken, not missing), and its syntax error is kept for the top of
+the reports.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_SOURCE = 2 << 20
+MAX_CODE = 160  # characters of an offending line shown around its caret
+
+# A top-level definition in the text of a file that does not parse.
+_DEFINITION = re.compile(r"^(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(|^class[ \t]+(\w+)", re.MULTILINE)
 
 
-def static_definitions(root: Path) -> dict[str, list[str]]:
-    """Top-level ``def``/``class`` names per module, read from the source text alone."""
-    out: dict[str, list[str]] = {}
+@dataclass
+class Sources:
+    """What the submission's top-level files say without running them: the ``def``/``class``
+    names of each module, and the syntax errors of those that do not parse."""
+
+    definitions: dict[str, list[str]] = field(default_factory=dict)
+    syntax_errors: list[dict] = field(default_factory=list)
+
+
+def read_sources(root: Path) -> Sources:
+    """Top-level ``def``/``class`` names per module, read from the source text alone. A file
+    that does not parse is scanned for lines that start ``def NAME(`` or ``class NAME`` (its
+    hooks are then broken, not missing), and its syntax error is kept (``syntax_error``)."""
+    out = Sources()
     for path in sorted(root.iterdir()) if root.is_dir() else []:
         if path.suffix == ".py" and path.is_file():
             name, source = path.stem, path
@@ -28,18 +46,93 @@ def static_definitions(root: Path) -> dict[str, list[str]]:
         try:
             if source.stat().st_size > MAX_SOURCE:
                 continue
-            tree = ast.parse(source.read_bytes(), filename=str(source))
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
-            out[name] = []
+            data = source.read_bytes()
+        except OSError:
+            out.definitions[name] = []
             continue
-        out[name] = [
+        try:
+            tree = ast.parse(data, filename=str(source.relative_to(root)))
+        except SyntaxError as e:
+            out.definitions[name] = scan_definitions(data)
+            out.syntax_errors.append(syntax_error(e, str(source.relative_to(root))))
+            continue
+        except (ValueError, RecursionError, MemoryError):
+            out.definitions[name] = scan_definitions(data)
+            continue
+        out.definitions[name] = [
             node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
         ]
     return out
 
 
+def scan_definitions(source: bytes) -> list[str]:
+    """The names of the lines starting ``def NAME(`` or ``class NAME`` (no indentation), in
+    order and once each: a tolerant reading of a file ``ast`` cannot parse."""
+    text = source.decode("utf-8", errors="replace")
+    return list(dict.fromkeys(m.group(1) or m.group(2) for m in _DEFINITION.finditer(text)))
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text.expandtabs(4))
+
+
+def syntax_error(e: SyntaxError, file: str) -> dict:
+    """A syntax error as the report shows it, the way Python and pytest do: the file, the line,
+    the offending line (stripped, at most ``MAX_CODE`` characters around the caret) and a caret
+    under the column; ``type`` is SyntaxError, IndentationError or TabError."""
+    code = _printable((e.text or "").rstrip("\r\n"))
+    stripped = code.lstrip()
+    column = int(e.offset) if isinstance(e.offset, int) and e.offset > 0 else None
+    caret = None
+    if column is not None and stripped:
+        at = max(0, min(column - 1 - (len(code) - len(stripped)), len(stripped)))
+        end = e.end_offset if isinstance(e.end_offset, int) and e.end_lineno in (None, e.lineno) else None
+        width = max(1, min((end or column + 1) - column, len(stripped) - at)) if end else 1
+        start = max(0, at - MAX_CODE // 2) if len(stripped) > MAX_CODE else 0
+        stripped, at = stripped[start : start + MAX_CODE], at - start
+        caret = " " * at + "^" * max(1, min(width, len(stripped) - at))
+    return {
+        "type": type(e).__name__,
+        "message": _printable(str(e.msg or ""))[:300],
+        "file": _printable(file)[:200],
+        "line": int(e.lineno) if isinstance(e.lineno, int) else None,
+        "column": column,
+        "code": stripped[:MAX_CODE],
+        **({"caret": caret} if caret else {}),
+    }
+
+
+_SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
+
+
+def imported_syntax_errors(root: Path, modules: dict[str, dict], known: list[dict]) -> list[dict]:
+    """Syntax errors the worker met importing files the top-level reading does not cover (a
+    helper module in a sub-package, imported by a top-level one), read again here from the file
+    it names inside the submission."""
+    out: list[dict] = []
+    seen = {e.get("file") for e in known}
+    root = root.resolve()
+    for info in modules.values():
+        err = info.get("error") if isinstance(info.get("error"), dict) else {}
+        where = err.get("where") if isinstance(err.get("where"), dict) else {}
+        file = where.get("file")
+        if err.get("type") not in _SYNTAX_ERRORS or not isinstance(file, str) or file in seen:
+            continue
+        path = (root / file).resolve()
+        try:
+            if not path.is_relative_to(root) or not path.is_file() or path.stat().st_size > MAX_SOURCE:
+                continue
+            ast.parse(path.read_bytes(), filename=file)
+        except SyntaxError as e:
+            seen.add(file)
+            out.append(syntax_error(e, file))
+        except (OSError, ValueError, RecursionError, MemoryError):
+            continue
+    return out
+
+
 def nothing_found(root: Path) -> str:
-    """What to tell a student whose submission has no module at all (``static_definitions`` found
+    """What to tell a student whose submission has no module at all (``read_sources`` found
     none), so that every hook is "not attempted": often they submitted, or graded, the folder
     holding their files instead of the files."""
     nested = sorted(
@@ -84,12 +177,18 @@ class Discovery:
     functions: dict[str, list[str]] = field(default_factory=dict)
     static: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    syntax_errors: list[dict] = field(default_factory=list)  # ``syntax_error``'s, shown atop reports
 
     @classmethod
     def build(
-        cls, hook_names: list[str], ready: dict, failed_imports: dict[str, str], static: dict[str, list[str]]
+        cls,
+        hook_names: list[str],
+        ready: dict,
+        failed_imports: dict[str, str],
+        static: dict[str, list[str]],
+        syntax_errors: list[dict] = (),
     ) -> Discovery:
-        d = cls(hook_names=list(hook_names), static=static)
+        d = cls(hook_names=list(hook_names), static=static, syntax_errors=list(syntax_errors))
         modules = ready.get("modules") if isinstance(ready.get("modules"), dict) else {}
         for name, info in modules.items():
             if isinstance(info, dict):
@@ -107,6 +206,8 @@ class Discovery:
         """(found name, module, hook it resembles)."""
         seen = set()
         out = []
+        # A hook defined in a file that failed to import is broken, not misspelled.
+        defined = {n for names in self.static.values() for n in names}
         candidates = dict(self.functions)
         for module, names in self.static.items():
             if self.modules.get(module, {}).get("error"):
@@ -118,7 +219,7 @@ class Discovery:
                 match = difflib.get_close_matches(name, self.hook_names, n=1, cutoff=0.8)
                 if not match and name.lower() in self.hook_names:
                     match = [name.lower()]
-                if match and match[0] not in self.hooks:
+                if match and match[0] not in self.hooks and match[0] not in defined:
                     seen.add((name, module))
                     out.append((name, module, match[0]))
         return out

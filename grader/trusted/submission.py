@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
-from .discovery import Discovery, nothing_found, static_definitions
+from .discovery import Discovery, imported_syntax_errors, nothing_found, read_sources
 from .settings import Timeouts
 from .workers import Worker, WorkerFailure
 
@@ -110,8 +110,14 @@ class SubmissionClient:
                         raise _Hoarded(current)
                     elif event == "ready":
                         if self.discovery is None:
-                            static = static_definitions(self.path)
-                            self.discovery = Discovery.build(list(self.hooks), msg, self.failed_imports, static)
+                            sources = read_sources(self.path)
+                            static = sources.definitions
+                            self.discovery = Discovery.build(
+                                list(self.hooks), msg, self.failed_imports, static, sources.syntax_errors
+                            )
+                            self.discovery.syntax_errors += imported_syntax_errors(
+                                self.path, self.discovery.modules, sources.syntax_errors
+                            )
                             if not static:
                                 self.discovery.warnings.insert(0, nothing_found(self.path))
                         return w
