@@ -49,6 +49,9 @@ class RunContext:
     advice: list[str] = field(default_factory=list)  # filled by the run: see failures.advise
 
 
+NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+
+
 def device_cells(cuda: list[str]) -> list:
     cells: list = ["cpu"]
     if cuda:
@@ -178,7 +181,8 @@ class GradingPlugin:
                 n = int(needs.args[0]) if needs.args else 1
                 have = len(self.ctx.cuda_devices)
                 if have < n:
-                    item.add_marker(pytest.mark.skip(reason=f"not gradable here: needs {n} CUDA devices ({have} here)"))
+                    count = {1: "a CUDA device"}.get(n, f"{NUMBERS.get(n, n)} CUDA devices")
+                    item.add_marker(pytest.mark.skip(reason=f"not gradable here: needs {count}"))
             self.meta[item.nodeid] = meta
             self.collected.append(item)
         return True
