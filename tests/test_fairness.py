@@ -47,7 +47,8 @@ def test_the_maximum_is_the_same_for_every_submission(grade, tmp_path):
 
 @contextmanager
 def pretending_cuda(grader, devices: list[str]):
-    """The grader believes these CUDA devices exist: their cells run (and fail, with no GPU)."""
+    """The grader grades these CUDA devices (none: as on a laptop), whatever is there: without a
+    GPU their cells run and fail."""
     before = grader.cuda
     grader.cuda = devices
     try:
@@ -72,9 +73,10 @@ def _cpu_verdicts(r) -> dict[str, tuple[str, str]]:
 )
 def test_no_cpu_verdict_depends_on_a_gpu(grade, path, hooks):
     """The same CPU (and device-free) cells, with the same verdicts and messages, whether the
-    grader grades a CUDA device or not. Without a GPU here, "a GPU is present" is simulated only
-    in part: the grader runs the CUDA cells, which cannot pass."""
-    without = grade(path, only=hooks, seed=11)
+    grader grades a CUDA device or not. On a GPU machine both are real; without one, "a GPU is
+    present" is simulated only in part: the grader runs the CUDA cells, which cannot pass."""
+    with pretending_cuda(grade.grader, []):
+        without = grade(path, only=hooks, seed=11)
     with pretending_cuda(grade.grader, ["cuda:0"]):
         with_gpu = grade(path, only=hooks, seed=11)
     assert with_gpu["devices"] == ["cpu", "cuda:0"]
