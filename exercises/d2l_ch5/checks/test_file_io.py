@@ -42,6 +42,7 @@ from grader.kit import (
     short,
 )
 
+from ._blame import uses
 from ._files import (
     SAVE_MODEL_HINT,
     expect_file_state,
@@ -344,11 +345,6 @@ def model_inputs(seed: int) -> list[torch.Tensor]:
 
 class NotGradable(Exception):
     pass
-
-
-def uses(hook: str, why: str) -> str:
-    """The message of a check that needs the submission's other ``hook``, which fails."""
-    return f"not gradable: this check uses your `{hook}`, which fails its own checks ({why}): fix `{hook}` first"
 
 
 def without(sub, hook: str, what: str) -> str:
