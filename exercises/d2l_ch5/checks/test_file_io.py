@@ -16,6 +16,7 @@ is the same for every submission.
 """
 
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import pytest
 import torch
@@ -344,7 +345,27 @@ def model_inputs(seed: int) -> list[torch.Tensor]:
 
 
 class NotGradable(Exception):
-    pass
+    """No module of the submission to save: ``absent`` when its hook is missing or a stub."""
+
+    def __init__(self, message: str, absent: bool = False):
+        super().__init__(message)
+        self.absent = absent
+
+
+def is_stub(sub, hook: str, **args) -> bool:
+    """Whether the submission's ``hook`` is a stub (raises NotImplementedError) when called with
+    ``args``: then a check of it that cannot run for want of another hook is "not attempted"."""
+    try:
+        sub.call(hook, **args)
+    except HookUnavailable as e:
+        return e.status == "not_attempted"
+    except (SubmissionRaised, WorkerFailure):
+        return False
+    return False
+
+
+def not_attempted(hook: str) -> NoReturn:
+    raise HookUnavailable("not_attempted", f"not attempted: `{hook}` raises NotImplementedError")
 
 
 def without(sub, hook: str, what: str) -> str:
@@ -373,7 +394,11 @@ def saved_model(sub, source: str, seed: int):
     (the original outputs and the file's bytes). ``NotGradable`` when ``source`` is missing or
     broken (then there is no module of yours to save), blaming ``source``."""
     if not sub.implements(source):
-        raise NotGradable(without(sub, f"{source}()", "the module saved and reloaded is the one it builds"))
+        status = sub.discovery.status(source)
+        raise NotGradable(
+            without(sub, f"{source}()", "the module saved and reloaded is the one it builds"),
+            absent=status is not None and status[0] == "not_attempted",
+        )
     inputs = model_inputs(seed)
     try:
         body, tensors = sub.operation(
@@ -393,6 +418,12 @@ def saved_model(sub, source: str, seed: int):
         raise
     if body.get("failed"):
         f = body["failed"]
+        if (f.get("error") or {}).get("type") == "NotImplementedError" and f.get("step") == f"{source}()":
+            raise NotGradable(
+                f"not gradable without `{source}()` (a stub that raises NotImplementedError): "
+                "the module saved and reloaded is the one it builds",
+                absent=True,
+            )
         why = (
             f"it returned a {f['returned']}" if "returned" in f else f"{f['step']} raised {exception_text(f['error'])}"
         )
@@ -408,11 +439,14 @@ def test_file_written(hook, sub, seed):
         try:
             body, tensors = saved_model(sub, source, seed)
         except NotGradable as e:
-            reasons.append(str(e))
+            reasons.append(e)
             continue
         file_bytes(body, tensors, f"`save_model_file` (the module of `{source}()`)")
     if len(reasons) == len(SOURCES):
-        fail("; ".join(reasons))
+        probe = {"net": Arch(arch.seq(arch.linear(2, 2))), "path": Scratch("stub-probe")}
+        if all(e.absent for e in reasons) and is_stub(sub, "save_model_file", **probe):
+            not_attempted("save_model_file")
+        fail("; ".join(map(str, reasons)))
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -424,9 +458,15 @@ def test_round_trip(hook, source, sub, seed, tolerance):
     try:
         body, tensors = saved_model(sub, source, seed)
     except NotGradable as e:
+        if e.absent and is_stub(sub, "load_model_file", path=Scratch("no-model-file")):
+            not_attempted("load_model_file")
         fail(str(e))
-    except (HookUnavailable, SubmissionRaised) as e:  # save_model_file itself (a stub, or it raised)
-        fail(uses("save_model_file", getattr(e, "message", None) or str(e)))
+    except HookUnavailable as e:  # save_model_file is a stub
+        if is_stub(sub, "load_model_file", path=Scratch("no-model-file")):
+            not_attempted("load_model_file")
+        fail(f"not gradable without `save_model_file` ({e.message}): it writes the file this check loads")
+    except SubmissionRaised as e:
+        fail(uses("save_model_file", str(e)))
     data = file_bytes(body, tensors, f"`save_model_file` (the module of `{source}()`)")
     original = [getattr(o, "value", o) for o in (decode_value(x, tensors) for x in body.get("outputs") or [])]
     inputs = model_inputs(seed)
@@ -518,6 +558,7 @@ class Resume:
     stage: str | None = None
     error: dict | None = None
     message: str = ""
+    load_stub: bool = False  # save_checkpoint is a stub, and so is load_checkpoint
 
     def why(self) -> str:
         return f"{self.stage} raised {exception_text(self.error)}" if self.error else self.message
@@ -545,7 +586,10 @@ def resume(sub, case: dict) -> Resume:
     except (WorkerFailure, HookUnavailable) as e:
         return Resume(stage="save_checkpoint", message=e.message)
     if body.get("failed"):
-        return Resume(stage="save_checkpoint", error=body["failed"]["error"])
+        error = body["failed"]["error"]
+        # A stub: is load_checkpoint one too? (Then its checks are "not attempted", not failed.)
+        stub = error.get("type") == "NotImplementedError" and _is_stub(sub, case, fields)
+        return Resume(stage="save_checkpoint", error=error, load_stub=stub)
     try:
         data = file_bytes(body, tensors, "`save_checkpoint`")
     except CheckFailed as e:
@@ -567,6 +611,18 @@ def resume(sub, case: dict) -> Resume:
     return Resume(body, tensors, stage=f["step"] if f else None, error=f["error"] if f else None)
 
 
+def _is_stub(sub, case: dict, fields: dict) -> bool:
+    """Whether ``load_checkpoint`` raises NotImplementedError, called on a path with no file."""
+    try:
+        body, _ = sub.operation(
+            "checkpoint_load", "load_checkpoint", seed=0, data={"X": case["X"], "y": case["y"]}, **fields
+        )
+    except (WorkerFailure, HookUnavailable) as e:
+        return isinstance(e, HookUnavailable) and e.status == "not_attempted"
+    f = body.get("failed") or {}
+    return f.get("step") == "load_checkpoint" and f.get("error", {}).get("type") == "NotImplementedError"
+
+
 def resumed(sub, case: dict, resumes: dict, partner: str) -> Resume:
     if not sub.implements(partner):
         fail(without(sub, partner, "the checkpoint is written by `save_checkpoint` and read by `load_checkpoint`"))
@@ -585,6 +641,14 @@ def expect_stages(r: Resume, own: str, stages: tuple[str, ...]) -> None:
         if r.error:
             fail_raised(own, f"`{own}`", r.error)
         fail(r.message)
+    partner = "load_checkpoint" if r.stage != "save_checkpoint" else "save_checkpoint"
+    if (r.error or {}).get("type") == "NotImplementedError" and r.stage == partner:
+        if r.load_stub:  # both are stubs: this one is not attempted either
+            raise SubmissionRaised(own, r.error or {})
+        fail(
+            f"not gradable without `{partner}` (a stub that raises NotImplementedError): the checkpoint is "
+            "written by `save_checkpoint` and read by `load_checkpoint`"
+        )
     if r.stage == "save_checkpoint":
         fail(uses("save_checkpoint", r.why()))
     fail(r.why())  # load_checkpoint, or training after it: a checkpoint missing something shows there
