@@ -113,9 +113,10 @@ def imported_syntax_errors(root: Path, modules: dict[str, dict], known: list[dic
     seen = {e.get("file") for e in known}
     root = root.resolve()
     for info in modules.values():
-        err = info.get("error") if isinstance(info.get("error"), dict) else {}
-        where = err.get("where") if isinstance(err.get("where"), dict) else {}
-        file = where.get("file")
+        err = info.get("error")
+        err = err if isinstance(err, dict) else {}
+        where = err.get("where")
+        file = where.get("file") if isinstance(where, dict) else None
         if err.get("type") not in _SYNTAX_ERRORS or not isinstance(file, str) or file in seen:
             continue
         path = (root / file).resolve()
@@ -186,9 +187,9 @@ class Discovery:
         ready: dict,
         failed_imports: dict[str, str],
         static: dict[str, list[str]],
-        syntax_errors: list[dict] = (),
+        syntax_errors: list[dict] | None = None,
     ) -> Discovery:
-        d = cls(hook_names=list(hook_names), static=static, syntax_errors=list(syntax_errors))
+        d = cls(hook_names=list(hook_names), static=static, syntax_errors=list(syntax_errors or []))
         modules = ready.get("modules") if isinstance(ready.get("modules"), dict) else {}
         for name, info in modules.items():
             if isinstance(info, dict):
