@@ -1,5 +1,7 @@
-"""File I/O checks that need a second hook are skipped with a reason when it is missing, never
-passed and never failed: the submission's own modules or its own file are what they grade."""
+"""File I/O checks that need a second hook which is missing: where the grader's own file serves
+as well, it is used (one missing hook costs points in one place); where only the submission's
+own modules or file can be graded, the check fails saying which hook it needs. Never skipped:
+the maximum does not depend on the submission."""
 
 import textwrap
 
@@ -39,24 +41,50 @@ def write(tmp_path, code: str):
 
 def test_model_file_without_the_modules_it_saves(grade, tmp_path):
     r = grade(write(tmp_path, MODEL_FILE_ONLY), only=["save_model_file", "load_model_file"])
-    assert r.status("save_model_file") == r.status("load_model_file") == "skipped"
-    assert r.check("save_model_file/file_written")["message"].startswith(
-        "not gradable without mlp and fixed_hidden_mlp"
-    )
-    assert r.check("load_model_file/round_trip[mlp]")["message"].startswith("not gradable without `mlp`")
-    assert r.score == r.max_score == 0
+    assert r.status("save_model_file") == r.status("load_model_file") == "failed"
+    written = r.check("save_model_file/file_written")["message"]
+    assert "not gradable without `mlp()`" in written and "not gradable without `fixed_hidden_mlp()`" in written
+    assert r.check("load_model_file/round_trip[mlp]")["message"].startswith("not gradable without `mlp()`")
+    assert r.score == 0 and r.max_score == 3
 
 
 def test_checkpoint_without_its_loader(grade, tmp_path):
     r = grade(write(tmp_path, STATE_DICT_PAIR), only=["save_checkpoint", "load_checkpoint"])
-    assert r.check("save_checkpoint/resume")["status"] == "skipped"
-    assert "not gradable without load_checkpoint" in r.check("save_checkpoint/resume")["message"]
+    resume = r.check("save_checkpoint/resume")
+    assert resume["status"] == "failed" and resume["max_score"] == 1
+    assert resume["message"].startswith("not gradable without `load_checkpoint`")
     assert r.status("load_checkpoint") == "not_attempted"
 
 
 def test_own_file_round_trip_without_save_params(grade, tmp_path):
+    """Without `save_params`, the own-file check loads the grader's files: `load_params` is right."""
     r = grade(write(tmp_path, LOAD_PARAMS_ONLY), only=["load_params"])
-    assert r.check("load_params/own_file[cpu]")["message"].startswith("not gradable without save_params")
-    assert r.check("load_params/grader_file[cpu]")["status"] == "passed"
-    assert r.check("load_params/ties_survive[cpu]")["status"] == "passed"
     assert r.status("load_params") == "passed"
+    assert r.check("load_params/own_file[cpu]")["max_score"] == 1
+    assert any("there is no `save_params`" in w for w in r["warnings"]), r["warnings"]
+
+
+STUB_SAVE_CHECKPOINT = """
+import torch
+
+
+def save_checkpoint(net, optimizer, epoch, path):
+    raise NotImplementedError
+
+
+def load_checkpoint(path, net, optimizer):
+    checkpoint = torch.load(path, weights_only=True)
+    net.load_state_dict(checkpoint["net"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    return checkpoint["epoch"]
+"""
+
+
+def test_a_stub_makes_its_partners_checks_fail_and_its_own_not_attempted(grade, tmp_path):
+    """`save_checkpoint` a stub, `load_checkpoint` written: the stub is "not attempted"; the
+    loader's checks cannot run and fail, naming the stub (not "not attempted": it was)."""
+    r = grade(write(tmp_path, STUB_SAVE_CHECKPOINT), only=["save_checkpoint", "load_checkpoint"])
+    assert r.status("save_checkpoint") == "not_attempted"
+    assert r.status("load_checkpoint") == "failed"
+    for c in r.checks("load_checkpoint"):
+        assert c["message"].startswith("not gradable without `save_checkpoint` (a stub"), c

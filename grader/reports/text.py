@@ -20,6 +20,26 @@ def _pts(x: float) -> str:
     return f"{x:.4g}"
 
 
+def syntax_error_lines(result: dict, paint=lambda text, status: text) -> list[str]:
+    """Each file that does not parse, as Python and pytest show it: file and line, the offending
+    line, a caret under the column, the error; its hooks cannot be graded (they are errors)."""
+    lines = []
+    for e in result.get("syntax_errors") or []:
+        lines.append(
+            paint(
+                f"error: {e.get('file')} does not parse: no hook in it, or in a module importing it, can be graded",
+                "error",
+            )
+        )
+        lines.append(f'  File "{e.get("file")}", line {e.get("line")}')
+        if e.get("code"):
+            lines.append(f"    {e['code']}")
+            if e.get("caret"):
+                lines.append(f"    {e['caret']}")
+        lines.append(f"{e.get('type', 'SyntaxError')}: {e.get('message', '')}")
+    return lines
+
+
 def render(result: dict, options: ReportOptions) -> str:
     def paint(text: str, status: str) -> str:
         return f"\x1b[{COLORS[status]}m{text}\x1b[0m" if options.color and status in COLORS else text
@@ -29,6 +49,7 @@ def render(result: dict, options: ReportOptions) -> str:
     lines.append(
         f"seed {result['seed']} · devices {', '.join(result.get('devices', []))} · sandbox {sandbox.get('level', '?')}"
     )
+    lines += syntax_error_lines(result, paint)
     for w in result.get("warnings", []):
         lines.append(paint(f"warning: {w}", "not_attempted"))
     sections = result.get("sections", {})

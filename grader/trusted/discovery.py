@@ -8,6 +8,8 @@ hook is missing. A hook graded through the course text's own name for it (the bo
 ``MLP`` for ``mlp``), or called with its arguments in order, gets a note saying so; code written
 for another framework (the book's MXNet, TensorFlow, JAX or Paddle tabs) is told how to
 translate it to PyTorch.
+A file that does not parse is read as text for its definitions (its hooks are broken, not
+missing), and its syntax error is kept for the top of the reports.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ class Discovery:
     args: dict[str, list[str]] = field(default_factory=dict)
     known_as: dict[str, list[str]] = field(default_factory=dict)
     frameworks: dict[str, str] = field(default_factory=dict)
+    syntax_errors: list[dict] = field(default_factory=list)  # ``sources.syntax_error``'s, shown atop reports
 
     @classmethod
     def build(
@@ -168,12 +171,19 @@ class Discovery:
         sources: Sources | None = None,
         specs: dict[str, Any] | None = None,
         frameworks: dict[str, str] | None = None,
+        syntax_errors: list[dict] | None = None,
     ) -> Discovery:
         """From the worker's ``ready`` report, the modules that ended a worker while importing,
         and the syntax trees' definitions (``sources``); ``specs`` (``Course.worker_hooks``) gives
         each hook's arguments and the course text's names for it, ``frameworks`` the other
-        framework each module imports (``Sources.frameworks``)."""
-        d = cls(hook_names=list(hook_names), static=static, frameworks=dict(frameworks or {}))
+        framework each module imports (``Sources.frameworks``), ``syntax_errors`` the files that do
+        not parse (shown atop the reports)."""
+        d = cls(
+            hook_names=list(hook_names),
+            static=static,
+            frameworks=dict(frameworks or {}),
+            syntax_errors=list(syntax_errors or []),
+        )
         for hook, spec in (specs or {}).items():
             if isinstance(spec, dict):
                 d.args[hook] = [str(a) for a in spec.get("args") or []]
@@ -208,6 +218,8 @@ class Discovery:
         """(found name, module, hook it resembles)."""
         seen = set()
         out = []
+        # A hook defined in a file that failed to import is broken, not misspelled.
+        defined = {n for names in self.static.values() for n in names}
         candidates = dict(self.functions)
         for module, names in self.static.items():
             if self.modules.get(module, {}).get("error"):
@@ -220,7 +232,7 @@ class Discovery:
                 match = difflib.get_close_matches(name, self.hook_names, n=1, cutoff=0.8)
                 if not match and name.lower() in self.hook_names:
                     match = [name.lower()]
-                if match and match[0] not in self.hooks:
+                if match and match[0] not in self.hooks and match[0] not in defined:
                     seen.add((name, module))
                     out.append((name, module, match[0]))
         return out

@@ -339,6 +339,8 @@ class _Run:
                 "execution_time": round(time.monotonic() - self.started, 3),
                 "stats": {**client.stats, "workers_started": client.workers_started},
                 **({"grading_errors": list(errors)} if errors else {}),
+                # Files that do not parse, shown atop the reports as Python shows them.
+                **({"syntax_errors": discovery.syntax_errors} if discovery and discovery.syntax_errors else {}),
                 # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
                 **({"selection": [h for h in grader.course.hooks if h in self.selected]} if self.selected else {}),
                 **({"assignment": grader.assignment.describe(grader.course)} if grader.assignment else {}),

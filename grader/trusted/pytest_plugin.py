@@ -49,6 +49,9 @@ class RunContext:
     advice: list[str] = field(default_factory=list)  # filled by the run: see failures.advise
 
 
+NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+
+
 def device_cells(cuda: list[str]) -> list:
     cells: list = ["cpu"]
     if cuda:
@@ -93,6 +96,11 @@ class GradingPlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "hook(name): the exercise hook a check belongs to")
         config.addinivalue_line("markers", "points(n): default points of a check (1 if absent)")
+        config.addinivalue_line(
+            "markers",
+            "needs_cuda(n): the check needs n CUDA devices; where there are fewer it is skipped for "
+            "every submission alike (worth nothing, never passed)",
+        )
         config.addinivalue_line(
             "markers",
             "optimizer: the check makes the worker build or step a torch.optim optimizer; it runs "
@@ -168,6 +176,13 @@ class GradingPlugin:
             meta = self._describe(item)
             if meta is None:
                 return False
+            needs = item.get_closest_marker("needs_cuda")
+            if needs is not None:
+                n = int(needs.args[0]) if needs.args else 1
+                have = len(self.ctx.cuda_devices)
+                if have < n:
+                    count = {1: "a CUDA device"}.get(n, f"{NUMBERS.get(n, n)} CUDA devices")
+                    item.add_marker(pytest.mark.skip(reason=f"not gradable here: needs {count}"))
             self.meta[item.nodeid] = meta
             self.collected.append(item)
         return True
@@ -191,13 +206,10 @@ class GradingPlugin:
             if self.ctx.only is not None and meta.hook not in self.ctx.only:
                 self._record(meta, "skipped", "not selected in this run")
                 continue
-            status = ("failed", broken) if discovery is None else discovery.status(meta.hook)
-            if status is not None:
-                kind, message = status
-                self._record(
-                    meta, "error" if kind == "error" else "failed", message, not_attempted=kind == "not_attempted"
-                )
-                continue
+            # What the run's selection leaves out and what this machine cannot run (a CUDA cell
+            # without CUDA, a check that needs more GPUs) are skipped before the submission is
+            # looked at: they count for nothing whatever the submission, so the maximum depends on
+            # the run and the machine alone.
             if item.nodeid not in selected:  # whatever its marks (a CUDA cell's skip included)
                 self._record(meta, "skipped", "not selected in this run")
                 continue
@@ -207,6 +219,13 @@ class GradingPlugin:
                 # run has one such CUDA cell for every device check (~0.05 s a submission).
                 reason = skip.kwargs.get("reason", skip.args[0] if skip.args else "unconditional skip")
                 self._record(meta, "skipped", str(reason))
+                continue
+            status = ("failed", broken) if discovery is None else discovery.status(meta.hook)
+            if status is not None:
+                kind, message = status
+                self._record(
+                    meta, "error" if kind == "error" else "failed", message, not_attempted=kind == "not_attempted"
+                )
                 continue
             keep.append(item)
         # Group a hook's checks together, keeping the section order of the course.

@@ -36,6 +36,9 @@ from .notebooks import Unreadable, kind_of, read_cells
 from .settings import UsageError
 
 MAX_SOURCE = 2 << 20  # bytes of a .py file read for its definitions
+MAX_CODE = 160  # characters of an offending line shown around its caret
+# A top-level definition in the text of a file that does not parse.
+_DEFINITION = re.compile(r"^(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(|^class[ \t]+(\w+)", re.MULTILINE)
 NOT_MODULES = {"__init__", "__main__", "setup", "conftest"}  # as the worker's loader
 FILE_FORMS = ".py, .ipynb or .md"
 
@@ -58,6 +61,7 @@ class SourceFile:
     assigned: set[str] = field(default_factory=set)  # names bound at the top level otherwise
     cell_of: dict[str, int] = field(default_factory=dict)
     frameworks: list[str] = field(default_factory=list)  # other frameworks it imports (``FRAMEWORKS``)
+    syntax_errors: list[dict] = field(default_factory=list)  # ``syntax_error``'s of what does not parse
 
 
 class Sources:
@@ -168,6 +172,11 @@ class Sources:
         return {f.module: list(f.definitions) for f in self.files if f.error is None}
 
     @property
+    def syntax_errors(self) -> list[dict]:
+        """The syntax errors of the sources that do not parse, each as ``syntax_error`` gives it."""
+        return [e for f in self.files for e in f.syntax_errors]
+
+    @property
     def frameworks(self) -> dict[str, str]:
         """Per module, the first other framework it imports (``import mxnet``, ``from flax import
         linen``, the book's ``from d2l import mxnet as d2l``), read from the source alone."""
@@ -263,8 +272,18 @@ def _read_module(module: str, path: Path, file: str, kind: str = "module") -> So
     try:
         if path.stat().st_size > MAX_SOURCE:
             return source
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+        data = path.read_bytes()
+    except OSError:
+        return source
+    try:
+        tree = ast.parse(data, filename=file)
+    except SyntaxError as e:
+        # Its hooks are broken, not missing: their names from the text, the error for the report.
+        source.definitions = dict.fromkeys(scan_definitions(data))
+        source.syntax_errors.append(syntax_error(e, file))
+        return source
+    except (ValueError, RecursionError, MemoryError):
+        source.definitions = dict.fromkeys(scan_definitions(data))
         return source
     defs, _ = _top_level(tree)
     source.definitions = {n.name: None for n in defs}
@@ -293,9 +312,19 @@ def _read_cells(source: SourceFile, cells: list[CodeCell]) -> None:
         code, _ = python_source(cell.source, budget)
         if code is None:
             continue
+        place = cell.label if cell.label else None
         try:
             tree = ast.parse(code)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        except SyntaxError as e:
+            for name in scan_definitions(code.encode()):
+                source.definitions.pop(name, None)
+                source.definitions[name] = place or f"line {cell.first_line + (e.lineno or 1) - 1}"
+                source.cell_of[name] = n
+            if not place and isinstance(e.lineno, int):
+                e.lineno += cell.first_line - 1
+            source.syntax_errors.append(syntax_error(e, f"{source.file}, {place}" if place else source.file))
+            continue
+        except (ValueError, RecursionError, MemoryError):
             continue
         defs, assigned = _top_level(tree)
         for node in defs:
@@ -321,3 +350,70 @@ def _copy_package(origin: Path, target: Path) -> None:
             p = os.path.join(dirpath, name)
             if not os.path.islink(p):
                 os.chmod(p, 0o644)
+
+
+def scan_definitions(source: bytes) -> list[str]:
+    """The names of the lines starting ``def NAME(`` or ``class NAME`` (no indentation), in
+    order and once each: a tolerant reading of a file ``ast`` cannot parse."""
+    text = source.decode("utf-8", errors="replace")
+    return list(dict.fromkeys(m.group(1) or m.group(2) for m in _DEFINITION.finditer(text)))
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text.expandtabs(4))
+
+
+def syntax_error(e: SyntaxError, file: str) -> dict:
+    """A syntax error as the report shows it, the way Python and pytest do: the file, the line,
+    the offending line (stripped, at most ``MAX_CODE`` characters around the caret) and a caret
+    under the column; ``type`` is SyntaxError, IndentationError or TabError."""
+    code = _printable((e.text or "").rstrip("\r\n"))
+    stripped = code.lstrip()
+    column = int(e.offset) if isinstance(e.offset, int) and e.offset > 0 else None
+    caret = None
+    if column is not None and stripped:
+        at = max(0, min(column - 1 - (len(code) - len(stripped)), len(stripped)))
+        end = e.end_offset if isinstance(e.end_offset, int) and e.end_lineno in (None, e.lineno) else None
+        width = max(1, min((end or column + 1) - column, len(stripped) - at)) if end else 1
+        start = max(0, at - MAX_CODE // 2) if len(stripped) > MAX_CODE else 0
+        stripped, at = stripped[start : start + MAX_CODE], at - start
+        caret = " " * at + "^" * max(1, min(width, len(stripped) - at))
+    return {
+        "type": type(e).__name__,
+        "message": _printable(str(e.msg or ""))[:300],
+        "file": _printable(file)[:200],
+        "line": int(e.lineno) if isinstance(e.lineno, int) else None,
+        "column": column,
+        "code": stripped[:MAX_CODE],
+        **({"caret": caret} if caret else {}),
+    }
+
+
+_SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
+
+
+def imported_syntax_errors(root: Path, modules: dict[str, dict], known: list[dict]) -> list[dict]:
+    """Syntax errors the worker met importing files the top-level reading does not cover (a
+    helper module in a sub-package, imported by a top-level one), read again here from the file
+    it names inside the submission."""
+    out: list[dict] = []
+    seen = {e.get("file") for e in known}
+    root = root.resolve()
+    for info in modules.values():
+        err = info.get("error")
+        err = err if isinstance(err, dict) else {}
+        where = err.get("where")
+        file = where.get("file") if isinstance(where, dict) else None
+        if err.get("type") not in _SYNTAX_ERRORS or not isinstance(file, str) or file in seen:
+            continue
+        path = (root / file).resolve()
+        try:
+            if not path.is_relative_to(root) or not path.is_file() or path.stat().st_size > MAX_SOURCE:
+                continue
+            ast.parse(path.read_bytes(), filename=file)
+        except SyntaxError as e:
+            seen.add(file)
+            out.append(syntax_error(e, file))
+        except (OSError, ValueError, RecursionError, MemoryError):
+            continue
+    return out

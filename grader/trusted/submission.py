@@ -17,7 +17,7 @@ from typing import Any
 from ..worker.wire import ChannelClosed, ChannelError, ChannelTimeout, recv, send, unpack_tensors
 from .discovery import Discovery
 from .settings import Timeouts
-from .sources import Sources
+from .sources import Sources, imported_syntax_errors
 from .workers import Worker, WorkerFailure
 
 
@@ -137,6 +137,7 @@ class SubmissionClient:
                     elif event == "ready":
                         if self.discovery is None:
                             static = self.sources.static
+                            syntax_errors = self.sources.syntax_errors
                             self.discovery = Discovery.build(
                                 list(self.hooks),
                                 msg,
@@ -145,6 +146,10 @@ class SubmissionClient:
                                 self.sources,
                                 specs=self.hooks,
                                 frameworks=self.sources.frameworks,
+                                syntax_errors=syntax_errors,
+                            )
+                            self.discovery.syntax_errors += imported_syntax_errors(
+                                self.path, self.discovery.modules, syntax_errors
                             )
                             nothing = self.sources.nothing_found()
                             if nothing:

@@ -231,6 +231,9 @@ class ModuleObservation:
     warmup_error: dict | None = None
     device_error: dict | None = None
     stray: list[dict] = field(default_factory=list)
+    # Tensors the module keeps as plain attributes (not Parameters, not buffers), as the hook
+    # built it: they do not follow ``.to(device)`` (the worker moves them along for the runs).
+    plain_tensors: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     factories: list[dict] = field(default_factory=list)
     handle: int | None = None
@@ -363,6 +366,10 @@ class SubmissionView:
         obs.warmup_error = b.get("warmup_error") if isinstance(b.get("warmup_error"), dict) else None
         obs.device_error = b.get("device_error") if isinstance(b.get("device_error"), dict) else None
         obs.stray = _list_of_dicts(b.get("stray", []))
+        plain = b.get("plain_tensors", [])
+        if not isinstance(plain, list) or not all(isinstance(n, str) for n in plain):
+            raise BadAnswer("malformed list of plain tensor attributes")
+        obs.plain_tensors = plain
         obs.factories = _list_of_dicts(b.get("factories", []))
         obs.handle = b.get("handle") if isinstance(b.get("handle"), int) else None
         for r in _list_of_dicts(b.get("runs", [])):

@@ -71,7 +71,8 @@ def describe_exception(exc: BaseException, root: str) -> dict:
             if _inside(frame.filename, root):
                 where = {**location(frame.filename, frame.lineno, root), "code": (frame.line or "")[:200]}
                 break
-    text = _safe_str(exc)
+    # A SyntaxError's str() repeats its file and line, which ``where`` holds.
+    text = str(exc.msg) if isinstance(exc, SyntaxError) and exc.msg else _safe_str(exc)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8))
     return {"type": type(exc).__name__, "message": text[:1000], "where": where, "traceback": tb[-4000:]}
 

@@ -44,6 +44,18 @@ def plain_tensor_attrs(m: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return out
 
 
+def plain_tensor_names(m: nn.Module) -> list[str]:
+    """The names of ``plain_tensor_attrs`` (empty when the module cannot even be walked)."""
+    names, _ = _try(lambda: [n for n, _ in plain_tensor_attrs(m)], [])
+    return names
+
+
+def has_lazy(m: nn.Module) -> bool:
+    """Whether ``m`` has an uninitialized (lazy) parameter or buffer (True when it cannot tell)."""
+    found, err = _try(lambda: any(is_lazy(t) for t in [*m.parameters(), *m.buffers()]), True)
+    return bool(found) or err is not None
+
+
 # nn.Module's own bookkeeping (``_modules``, ``_parameters``, hook dicts…), never a student's list.
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
 
@@ -214,6 +226,20 @@ def stray_tensors(m: nn.Module, device: torch.device) -> list[dict]:
         if t.device != device:
             out.append({"name": name, "device": str(t.device)})
     return out
+
+
+def bring_along(m: nn.Module, device: torch.device) -> None:
+    """Move to ``device`` what ``m.to(device)`` leaves behind: plain tensor attributes and modules
+    in plain containers. Whether they are registered does not depend on the device, so it is
+    judged once, device-free (the structure checks, from ``plain_tensor_attrs`` and
+    ``hidden_modules``); a device cell then judges what the module computes there."""
+    for name, t in plain_tensor_attrs(m):
+        if t.device != device:
+            owner_name, _, attr = name.rpartition(".")
+            owner = m.get_submodule(owner_name) if owner_name else m
+            object.__setattr__(owner, attr, t.to(device))
+    for _, hidden in hidden_modules(m):
+        hidden.to(device)
 
 
 def list_facts(m: nn.Module, given: list[nn.Module] | None = None) -> dict:

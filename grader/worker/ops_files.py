@@ -11,9 +11,11 @@
 ``model_file_save``
     Build a module with one of the submission's own hooks (``mlp``…), run it, save it with
     ``save_model_file``; the file then travels to another worker (``SubmissionView.second``).
-``checkpoint_resume``
-    Train k steps (SGD with momentum), ``save_checkpoint``, restore into a fresh net and
-    optimizer with ``load_checkpoint``, train m more steps.
+``checkpoint_save``
+    Train k steps (SGD with momentum), ``save_checkpoint``; the file comes back as bytes.
+``checkpoint_load``
+    In another worker, where ``save_checkpoint`` never ran: write the file, restore a fresh net
+    and optimizer with ``load_checkpoint``, train m more steps. Only the file carries the state.
 
 Student code that raises in a step other than the request's own hook is reported with the step
 (``{"failed": {"step": ..., "error": ...}}``), so the check can say which hook broke.
@@ -146,24 +148,34 @@ def model_file_save(session: Any, req: dict, tensors: dict, enc: Encoder) -> dic
     return {"outputs": outputs, "file": read_back(session, str(req["path"]), enc)}
 
 
-@operation("checkpoint_resume")
-def checkpoint_resume(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
+@operation("checkpoint_save")
+def checkpoint_save(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
     data = data_of(session, req, tensors)
-    X, y = data["X"], data["y"]
-    path = session.path(str(req["path"]))
     net = arch.build(req["spec"])
     arch.load_state(net, data["state"])
     optimizer = arch.resume_sgd(net, req)
-    arch.train_mse(net, optimizer, X, y, int(req["k"]))
+    arch.train_mse(net, optimizer, data["X"], data["y"], int(req["k"]))
+    path = session.path(str(req["path"]))
     try:
         session.hook("save_checkpoint")(net=net, optimizer=optimizer, epoch=int(req["epoch"]), path=path)
     except BaseException as e:
         return failed(session, "save_checkpoint", e)
+    return {"file": read_back(session, str(req["path"]), enc)}
+
+
+@operation("checkpoint_load")
+def checkpoint_load(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
+    data = data_of(session, req, tensors)
+    for name, content in (data.get("files") or {}).items():
+        with open(session.path(name), "wb") as f:
+            f.write(content)
     with arch.seeded(int(req.get("seed") or 0)):
         fresh = arch.build(req["spec"])
     fresh_optimizer = arch.resume_sgd(fresh, req)
     try:
-        epoch = session.hook("load_checkpoint")(path=path, net=fresh, optimizer=fresh_optimizer)
+        epoch = session.hook("load_checkpoint")(
+            path=session.path(str(req["path"])), net=fresh, optimizer=fresh_optimizer
+        )
     except BaseException as e:
         return failed(session, "load_checkpoint", e)
     restored = {n: p.detach().clone() for n, p in fresh.named_parameters()}
@@ -173,7 +185,7 @@ def checkpoint_resume(session: Any, req: dict, tensors: dict, enc: Encoder) -> d
         momentum[n] = buf.detach().clone() if isinstance(buf, torch.Tensor) else None
     out = {"epoch": enc.encode(epoch), "restored": enc.encode(restored), "momentum": enc.encode(momentum)}
     try:
-        arch.train_mse(fresh, fresh_optimizer, X, y, int(req["m"]))
+        arch.train_mse(fresh, fresh_optimizer, data["X"], data["y"], int(req["m"]))
     except BaseException as e:
         return {**out, **failed(session, "training after load_checkpoint", e)}
     out["final"] = enc.encode({n: p.detach().clone() for n, p in fresh.named_parameters()})

@@ -158,8 +158,13 @@ class Session:
             return out
         if req.get("before"):
             out["before"] = observe.summarize(m)
+        # Constant tensors kept as plain attributes, as the hook built the module (a forward may
+        # stash more): judged device-free by the structure checks.
+        out["plain_tensors"] = observe.plain_tensor_names(m)
         special = self._special(tensors)
-        for x in req.get("warmup") or []:
+        # The warm-up forward gives lazy layers their shapes before the transplant; an eager
+        # module needs none (a wrong layer size then shows in the transplant, by name and shape).
+        for x in (req.get("warmup") or []) if observe.has_lazy(m) else []:
             try:
                 with torch.no_grad():
                     m(decode(x, tensors, special))
@@ -181,6 +186,11 @@ class Session:
             out["device_error"] = loader.describe_exception(e, self.root)
             return out
         out["stray"] = observe.stray_tensors(m, device)
+        try:
+            observe.bring_along(m, device)
+        except BaseException as e:
+            out["device_error"] = loader.describe_exception(e, self.root)
+            return out
         if req.get("eval"):
             m.eval()
         # ``given``: also report the gradients of the modules handed to the hook, by argument

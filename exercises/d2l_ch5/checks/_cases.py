@@ -55,6 +55,7 @@ class Built:
     known: list[tuple[list[torch.Tensor], str]] = field(default_factory=list)  # (outputs of a known mistake, its hint)
     n: int | None = None  # replicate: how many instances
     block_params: int | None = None  # replicate: parameters of one instance
+    structure: str = "structure"  # the name of the check that judges names and shapes
 
     def hint(self, obs: ModuleObservation) -> str | None:
         """The hint of the known mistake whose outputs the submission reproduced, if any."""
@@ -124,6 +125,10 @@ CONTRACT_MODULES = {
     "shared_mlp": 4,
 }
 
+# Parts of a module that another hook builds and judges: the book's chimera ends with a
+# FixedHiddenMLP, whose constant `fixed_hidden_mlp/structure` judges.
+PARTS = {"chimera": {"2.": "fixed_hidden_mlp"}}
+
 DISTINCT_CHAIN = [arch.linear(20, 32), arch.relu(), arch.linear(32, 16), TANH, arch.linear(16, 8)]
 # One Linear at positions 2 and 4, with different activations around it, so order matters.
 REPEATED_CHAIN = [
@@ -147,7 +152,9 @@ def contract_case(ref: Any, hook: str, seed: int, device: str) -> Built:
     s = derive_seed(seed, "case", hook)
     inputs, warmup = batches(s, CONTRACT_MODULES[hook])
     # The warm-up forward materializes lazy layers (the 1.0 book's style) before the transplant.
-    return Built(module_case(hook, getattr(ref, hook), inputs, seed=s, device=device, warmup=warmup))
+    return Built(
+        module_case(hook, getattr(ref, hook), inputs, seed=s, device=device, warmup=warmup, parts=PARTS.get(hook))
+    )
 
 
 def chain_case(
@@ -249,7 +256,9 @@ def build_case(ref: Any, key: str, seed: int, device: str) -> Built:
     if key == "my_sequential":
         return chain_case(ref, key, DISTINCT_CHAIN, 20, seed, device)
     if key == "my_sequential:repeated":
-        return chain_case(ref, "my_sequential", REPEATED_CHAIN, 12, seed, device)
+        built = chain_case(ref, "my_sequential", REPEATED_CHAIN, 12, seed, device)
+        built.structure = "repeated_structure"
+        return built
     if key == "list_sequential":
         return chain_case(ref, key, LIST_CHAIN, 20, seed, "cpu", transplant=False, grads=False)
     if key == "parallel":
@@ -262,13 +271,30 @@ def build_case(ref: Any, key: str, seed: int, device: str) -> Built:
 # -- check bodies ----------------------------------------------------------------------------
 
 
+def expect_transplanted(obs: ModuleObservation, hook: str, structure: str = "structure") -> None:
+    """Outputs and gradients are compared with the contract's parameters transplanted by name.
+    When the module's names or shapes do not take them, say so in one line and leave the details
+    (which names, which shapes) to the check that judges them, ``structure``: one finding,
+    spelled out once."""
+    t = obs.transplant
+    if obs.not_module is None and t is not None and not t.get("done"):
+        hidden = bool(t.get("missing")) and obs.after is not None and bool(obs.after.hidden_modules)
+        fail(
+            f"not compared: the module's parameter names or shapes differ from the contract's "
+            f"(`{hook}/{structure}` names them)",
+            LIST_HINT if hidden else None,
+        )
+
+
 def check_outputs(built: Built, sub: Any, tolerance: Callable) -> None:
     obs = built.case.observe(sub)
+    expect_transplanted(obs, built.case.hook, built.structure)
     expect_outputs(obs, built.case, tolerance, built.hint(obs))
 
 
 def check_gradients(built: Built, sub: Any, tolerance: Callable, hint: str | None = None) -> None:
     obs = built.case.observe(sub)
+    expect_transplanted(obs, built.case.hook, built.structure)
     expect_gradients(obs, built.case, tolerance, built.hint(obs) or hint)
 
 
@@ -339,5 +365,6 @@ __all__ = [
     "check_structure",
     "expect_independent",
     "expect_registered",
+    "expect_transplanted",
     "short",
 ]

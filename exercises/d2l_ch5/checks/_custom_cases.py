@@ -30,6 +30,8 @@ from grader.kit import (
     module_case,
 )
 
+from ._cases import expect_transplanted
+
 HOOKS = ["centered_layer", "my_linear", "tensor_reduction", "fourier_half"]
 
 GLOBAL_MEAN_HINT = "subtract the mean of all elements, `X.mean()`, not a per-row or per-column mean"
@@ -68,7 +70,9 @@ class Custom:
         if self.case.hook == "fourier_half":
             shape_hint = _fourier_shape_hint(obs, self.case)
             if shape_hint:
-                return shape_hint
+                # Too many coefficients, and maybe also scaled: name both mistakes at once.
+                norm = _leading_norm_hint(obs, self.case, self.known)
+                return f"{shape_hint}; also, {norm}" if norm else shape_hint
         for outputs, hint in self.known:
             if _reproduces(obs, outputs, self.case.outputs):
                 return hint
@@ -87,6 +91,24 @@ def _reproduces(obs: ModuleObservation, variant: list[torch.Tensor], reference: 
         seen = True
         differs = differs or mismatch(v, r) is not None
     return seen and differs
+
+
+def _leading_norm_hint(obs: ModuleObservation, case: ModuleCase, known: list) -> str | None:
+    """The hint of the normalization (``norm="ortho"``, ``"forward"``) whose leading ``n // 2``
+    coefficients every output that arrived reproduces, whatever else it keeps."""
+    for variant, hint in known:
+        seen = False
+        for i, run in enumerate(obs.runs):
+            if not isinstance(run.y, TensorOut) or not run.y.value.is_complex() or run.y.value.ndim == 0:
+                continue
+            half = int(case.inputs[i][0].shape[-1]) // 2
+            if run.y.value.shape[-1] < half or mismatch(run.y.value[..., :half], variant[i]) is not None:
+                break
+            seen = True
+        else:
+            if seen and hint in NORM_HINTS.values():
+                return hint
+    return None
 
 
 def _fourier_shape_hint(obs: ModuleObservation, case: ModuleCase) -> str | None:
@@ -208,6 +230,7 @@ def check_outputs(c: Custom, sub: Any, tolerance: Callable) -> None:
     obs = c.case.observe(sub)
     hint = c.hint(obs)
     with hinted(hint):
+        expect_transplanted(obs, c.case.hook)
         expect_outputs(obs, c.case, tolerance, hint)
 
 
@@ -215,6 +238,7 @@ def check_gradients(c: Custom, sub: Any, tolerance: Callable) -> None:
     obs = c.case.observe(sub)
     hint = c.hint(obs)
     with hinted(hint):
+        expect_transplanted(obs, c.case.hook)
         expect_gradients(obs, c.case, tolerance, hint)
 
 

@@ -44,6 +44,10 @@ LOAD_HINT = (
     "copy every tensor of the file into the net in place, buffers included: "
     "`safetensors.torch.load_model(net, path)` (or `net.load_state_dict(load_file(path), strict=False)`)"
 )
+TORCH_LOAD_HINT = (
+    "the file is safetensors, not a pickle: read it with `safetensors.torch.load_model(net, path)` "
+    "(`torch.load` reads only what `torch.save` wrote)"
+)
 
 TANH = {"type": "Tanh"}
 
@@ -245,10 +249,11 @@ def expect_file_state(saved: dict[str, torch.Tensor], prep: Prepared, call: str)
 
 
 def load_request(sub, prep: Prepared, data: bytes, device: str, seed: int, name: str):
-    """``load_params`` into a freshly built net (its own seeded init) on ``device``: the file is
-    written first, the net is run in eval mode and described afterwards."""
+    """``load_params`` into a freshly built net (its own seeded init) on ``device``, in the
+    submission's second worker, where ``save_params`` never ran (only the file carries the
+    values): the file is written first, the net is run in eval mode and described afterwards."""
     try:
-        return sub.operation(
+        return sub.second().operation(
             "file_call",
             "load_params",
             args={"net": Arch(prep.spec.spec), "path": Scratch(name)},
@@ -261,7 +266,12 @@ def load_request(sub, prep: Prepared, data: bytes, device: str, seed: int, name:
         )
     except SubmissionRaised as e:
         text = str(e)
-        fail(text, LOAD_MODEL_HINT if "Missing key" in text or "Unexpected key" in text else None)
+        hint = None
+        if "Missing key" in text or "Unexpected key" in text:
+            hint = LOAD_MODEL_HINT
+        elif any(w in text for w in ("UnpicklingError", "Weights only load failed", "invalid load key")):
+            hint = TORCH_LOAD_HINT
+        fail(text, hint)
 
 
 def expect_loaded(answer, prep: Prepared, device: str, tolerance, source: str, ties: bool) -> None:

@@ -2,19 +2,35 @@
 
 Paths are names in the worker's private scratch directory. A file a submission must write as
 safetensors comes back as bytes and is parsed here with safetensors alone (never unpickled);
-other files (a whole model, a checkpoint) only travel between workers or stay in one. Nets are
-the grader's own, built from the run's seed on both sides; ``save_params`` and ``load_params``
-run on each device cell with the net moved there first, as a user would.
+other files (a whole model, a checkpoint) only travel between workers. Every load runs in
+another worker than the save it reads (the submission's second worker, or a fresh one), so
+only the file can carry what was saved. Nets are the grader's own, built from the run's seed on
+both sides; ``save_params`` and ``load_params`` run on each device cell with the net moved there
+first, as a user would.
+
+A check that needs another hook of the submission (the file ``save_params`` wrote, the modules
+``mlp()`` and ``fixed_hidden_mlp()`` build, the other half of the checkpoint pair) says so when
+that hook fails, and uses the grader's own file instead where one serves as well, so that one
+bug costs points in one place. Nothing here is skipped for what a submission does: the maximum
+is the same for every submission.
 """
+
+from dataclasses import dataclass, field
+from typing import NoReturn
 
 import pytest
 import torch
 
 from grader.kit import (
     Arch,
+    CheckFailed,
     FunctionalSGD,
+    HookUnavailable,
     Scratch,
     SubmissionRaised,
+    TensorOut,
+    WorkerFailure,
+    advise,
     arch,
     decode_value,
     derive_seed,
@@ -27,6 +43,7 @@ from grader.kit import (
     short,
 )
 
+from ._blame import uses
 from ._files import (
     SAVE_MODEL_HINT,
     expect_file_state,
@@ -91,7 +108,8 @@ def test_contents(hook, sub, seed):
 def test_read_back(hook, sub, seed):
     """A safetensors file the grader wrote comes back with the same names, dtypes, shapes and values."""
     want = tensor_dict(seed)
-    body, tensors = sub.operation(
+    # In the second worker, where `save_tensors` never ran: only the file carries the tensors.
+    body, tensors = sub.second().operation(
         "file_call",
         "load_tensors",
         args={"path": Scratch("given.safetensors")},
@@ -177,29 +195,56 @@ def test_ties_survive(hook, device, sub, seed, cache, tolerance):
         expect_grader_file(sub, net(cache, seed, name), device, seed, tolerance, ties=True)
 
 
+def own_file(sub, prep, device: str) -> tuple[bytes | None, str]:
+    """The file your ``save_params`` wrote for ``prep``'s net on ``device`` when it passes
+    ``save_params``'s own checks (those requests are theirs, answered from the cache); else None
+    and why, in a few words: a file those checks judged is not charged to ``load_params`` again."""
+    if not sub.implements("save_params"):
+        return None, "there is no `save_params`"
+    call = f"`save_params` (the net on {device})"
+    try:
+        body, tensors = saved_params(sub, prep, device)
+    except CheckFailed:
+        return None, "your `save_params` raised an exception"
+    except HookUnavailable:
+        return None, "your `save_params` could not be called"
+    except WorkerFailure:
+        return None, "your `save_params` ended the worker"
+    try:
+        data = file_bytes(body, tensors, call)
+        saved = parse_safetensors(data, call)
+    except CheckFailed as e:
+        if "pickle" in e.message:
+            return None, "your `save_params` wrote a torch.save pickle, not safetensors"
+        if "not valid safetensors" in e.message:
+            return None, "your `save_params` wrote a file that is not safetensors"
+        return None, "your `save_params` wrote no usable file"
+    try:
+        expect_file_state(saved, prep, call)
+    except CheckFailed:
+        return None, "the file your `save_params` wrote lacks or changes some values"
+    return data, ""
+
+
 @pytest.mark.parametrize("hook", ["load_params"])
 def test_own_file(hook, device, sub, seed, cache, tolerance):
-    """What your own `save_params` wrote loads back with your `load_params` (every net, ties included)."""
-    if not sub.implements("save_params"):
-        pytest.skip("not gradable without save_params (this check loads the file it writes)")
+    """What your own `save_params` wrote loads back with your `load_params` (every net, ties included); a net whose file fails `save_params`'s checks is loaded from the grader's file."""
+    instead: dict[str, list[str]] = {}
     for name in ("mlp", "batchnorm", "shared", "tied"):
         prep = net(cache, seed, name)
-        try:
-            body, tensors = sub.operation(
-                "file_call",
-                "save_params",
-                args={"net": prep.arch(), "path": Scratch(f"params-{name}.safetensors")},
-                ties={"net": prep.ties()},
-                device=device,
-                read=f"params-{name}.safetensors",
-            )
-        except SubmissionRaised as e:
-            pytest.skip(f"not gradable: save_params raised {exception_text(e.error)} for the {name} net")
-        if (body.get("file") or {}).get("kind") != "file":
-            pytest.skip(f"not gradable: save_params wrote no file for the {name} net")
-        data = decode_value(body["file"]["data"], tensors)
+        data, why = own_file(sub, prep, device)
+        if data is None:
+            instead.setdefault(why, []).append(name)
+            expect_grader_file(sub, prep, device, seed, tolerance, ties=True)
+            continue
         answer = load_request(sub, prep, data, device, seed, f"own-{name}.safetensors")
         expect_loaded(answer, prep, device, tolerance, "the file your `save_params` wrote", ties=True)
+    for why, names in instead.items():
+        nets = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        advise(
+            f"`load_params` was graded on the grader's file for the {nets} net{'s' if len(names) > 1 else ''}: "
+            f"{why} (its own checks say what is wrong)"
+        )
 
 
 # -- reuse_first_two_layers (exercise 5.5.2) ---------------------------------------------------
@@ -300,43 +345,108 @@ def model_inputs(seed: int) -> list[torch.Tensor]:
 
 
 class NotGradable(Exception):
-    pass
+    """No module of the submission to save: ``absent`` when its hook is missing or a stub."""
+
+    def __init__(self, message: str, absent: bool = False):
+        super().__init__(message)
+        self.absent = absent
+
+
+def is_stub(sub, hook: str, **args) -> bool:
+    """Whether the submission's ``hook`` is a stub (raises NotImplementedError) when called with
+    ``args``: then a check of it that cannot run for want of another hook is "not attempted"."""
+    try:
+        sub.call(hook, **args)
+    except HookUnavailable as e:
+        return e.status == "not_attempted"
+    except (SubmissionRaised, WorkerFailure):
+        return False
+    return False
+
+
+def not_attempted(hook: str) -> NoReturn:
+    raise HookUnavailable("not_attempted", f"not attempted: `{hook}` raises NotImplementedError")
+
+
+def without(sub, hook: str, what: str) -> str:
+    """The message of a check that needs the submission's other ``hook``, which it lacks (or
+    cannot even call)."""
+    status = sub.discovery.status(hook.removesuffix("()"))
+    if status is not None and status[0] == "error":
+        return uses(hook, status[1])
+    return f"not gradable without `{hook}` ({what})"
+
+
+def _kills_worker(sub, source: str, inputs: list[torch.Tensor]) -> str | None:
+    """Why the module your ``source`` builds ends the worker on its own (its build and forward,
+    without ``save_model_file``), or None."""
+    try:
+        sub.module(source, inputs=[[x] for x in inputs], grads=False)
+    except WorkerFailure as e:
+        return e.message
+    except (HookUnavailable, SubmissionRaised):
+        pass
+    return None
 
 
 def saved_model(sub, source: str, seed: int):
     """Build with your ``source`` hook, run it, save it with ``save_model_file``: the answer
     (the original outputs and the file's bytes). ``NotGradable`` when ``source`` is missing or
-    broken (then there is no module of yours to save)."""
+    broken (then there is no module of yours to save), blaming ``source``."""
     if not sub.implements(source):
-        raise NotGradable(f"not gradable without `{source}` (the module saved and reloaded is the one it builds)")
-    body, tensors = sub.operation(
-        "model_file_save",
-        "save_model_file",
-        build=source,
-        path=f"model-{source}",
-        seed=derive_seed(seed, "model-file", source),
-        data={"inputs": model_inputs(seed)},
-    )
+        status = sub.discovery.status(source)
+        raise NotGradable(
+            without(sub, f"{source}()", "the module saved and reloaded is the one it builds"),
+            absent=status is not None and status[0] == "not_attempted",
+        )
+    inputs = model_inputs(seed)
+    try:
+        body, tensors = sub.operation(
+            "model_file_save",
+            "save_model_file",
+            build=source,
+            path=f"model-{source}",
+            seed=derive_seed(seed, "model-file", source),
+            data={"inputs": inputs},
+        )
+    except WorkerFailure:
+        # Whose code ended the worker: the module's own build and forward, tried alone (a cached
+        # request: once per submission), or else save_model_file's.
+        why = _kills_worker(sub, source, inputs)
+        if why:
+            raise NotGradable(uses(f"{source}()", why)) from None
+        raise
     if body.get("failed"):
         f = body["failed"]
-        why = f"returned a {f['returned']}" if "returned" in f else f"raised {exception_text(f['error'])}"
-        raise NotGradable(f"not gradable: {f['step']} {why}")
+        if (f.get("error") or {}).get("type") == "NotImplementedError" and f.get("step") == f"{source}()":
+            raise NotGradable(
+                f"not gradable without `{source}()` (a stub that raises NotImplementedError): "
+                "the module saved and reloaded is the one it builds",
+                absent=True,
+            )
+        why = (
+            f"it returned a {f['returned']}" if "returned" in f else f"{f['step']} raised {exception_text(f['error'])}"
+        )
+        raise NotGradable(uses(f"{source}()", why))
     return body, tensors
 
 
 @pytest.mark.parametrize("hook", ["save_model_file"])
 def test_file_written(hook, sub, seed):
-    """Saving the modules of your `mlp()` and `fixed_hidden_mlp()` writes one non-empty file at `path`."""
+    """Saving the modules of your `mlp()` and `fixed_hidden_mlp()` writes one non-empty file at `path` (graded on those of the two that work)."""
     reasons = []
     for source in SOURCES:
         try:
             body, tensors = saved_model(sub, source, seed)
         except NotGradable as e:
-            reasons.append(str(e))
+            reasons.append(e)
             continue
         file_bytes(body, tensors, f"`save_model_file` (the module of `{source}()`)")
     if len(reasons) == len(SOURCES):
-        pytest.skip("not gradable without mlp and fixed_hidden_mlp (the modules it saves): " + "; ".join(reasons))
+        probe = {"net": Arch(arch.seq(arch.linear(2, 2))), "path": Scratch("stub-probe")}
+        if all(e.absent for e in reasons) and is_stub(sub, "save_model_file", **probe):
+            not_attempted("save_model_file")
+        fail("; ".join(map(str, reasons)))
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -344,14 +454,25 @@ def test_file_written(hook, sub, seed):
 def test_round_trip(hook, source, sub, seed, tolerance):
     """Saved by `save_model_file`, the module rebuilt by `load_model_file` in another process (where your `save_model_file` never ran) computes the original's outputs."""
     if not sub.implements("save_model_file"):
-        pytest.skip("not gradable without save_model_file (it writes the file this check loads)")
+        fail(without(sub, "save_model_file", "it writes the file this check loads"))
     try:
         body, tensors = saved_model(sub, source, seed)
     except NotGradable as e:
-        pytest.skip(str(e))
+        if e.absent and is_stub(sub, "load_model_file", path=Scratch("no-model-file")):
+            not_attempted("load_model_file")
+        fail(str(e))
+    except HookUnavailable as e:  # save_model_file is a stub
+        if is_stub(sub, "load_model_file", path=Scratch("no-model-file")):
+            not_attempted("load_model_file")
+        fail(f"not gradable without `save_model_file` ({e.message}): it writes the file this check loads")
+    except SubmissionRaised as e:
+        fail(uses("save_model_file", str(e)))
     data = file_bytes(body, tensors, f"`save_model_file` (the module of `{source}()`)")
     original = [getattr(o, "value", o) for o in (decode_value(x, tensors) for x in body.get("outputs") or [])]
     inputs = model_inputs(seed)
+    for want in original:
+        if not isinstance(want, torch.Tensor):
+            fail(uses(f"{source}()", f"its forward returned a {type(want).__name__}, not a tensor"))
     # The submission's second worker: none of the main worker's requests (the save) ran there,
     # so only the file can carry the module. One file name per source: a module loaded by the
     # other cell may still map its file.
@@ -370,9 +491,7 @@ def test_round_trip(hook, source, sub, seed, tolerance):
                 f"the module `load_model_file` rebuilt raised {exception_text(run.error)} for input of shape {shape}",
                 MODEL_HINT,
             )
-        got = getattr(run.y, "value", run.y)
-        if not isinstance(want, torch.Tensor):
-            pytest.skip(f"not gradable: the module of `{source}()` did not return a tensor")
+        got = run.y.value if isinstance(run.y, TensorOut) else run.y
         rtol, atol = tolerance(want.dtype, "cpu")
         problem = mismatch(
             got,
@@ -428,40 +547,121 @@ def resume_case(cache, seed: int) -> dict:
     return cache(("d2l_ch5.resume", seed), build)
 
 
-def resumed(sub, case: dict, needs: str) -> tuple[dict, dict]:
-    if not sub.implements(needs):
-        pytest.skip(
-            f"not gradable without {needs} (the checkpoint is written by save_checkpoint and read by load_checkpoint)"
+@dataclass
+class Resume:
+    """The checkpoint round trip: the load stage's answer, or the ``stage`` whose step did not
+    complete (``save_checkpoint``, ``load_checkpoint`` or ``training after load_checkpoint``)
+    with the worker's description of the exception (``error``) or a ``message``."""
+
+    body: dict = field(default_factory=dict)
+    tensors: dict = field(default_factory=dict)
+    stage: str | None = None
+    error: dict | None = None
+    message: str = ""
+    load_stub: bool = False  # save_checkpoint is a stub, and so is load_checkpoint
+
+    def why(self) -> str:
+        return f"{self.stage} raised {exception_text(self.error)}" if self.error else self.message
+
+
+@pytest.fixture(scope="session")
+def resumes() -> dict:
+    """The round trip of the submission being graded, made once for its three checks (every
+    fixture is set up afresh for each submission)."""
+    return {}
+
+
+def resume(sub, case: dict) -> Resume:
+    """k steps and ``save_checkpoint`` in this check's worker; then, in a fresh worker where none
+    of that ran, the file alone, ``load_checkpoint`` into a fresh net and optimizer, m steps."""
+    fields = {"spec": CHECKPOINT_NET, "path": "checkpoint", **RESUME}
+    try:
+        body, tensors = sub.operation(
+            "checkpoint_save",
+            "save_checkpoint",
+            epoch=case["epoch"],
+            data={"state": case["state"], "X": case["X"], "y": case["y"]},
+            **fields,
         )
-    body, tensors = sub.operation(
-        "checkpoint_resume",
-        "save_checkpoint",
-        spec=CHECKPOINT_NET,
-        path="checkpoint",
-        epoch=case["epoch"],
-        seed=case["seed"] + 1,
-        data={"state": case["state"], "X": case["X"], "y": case["y"]},
-        **RESUME,
-    )
-    return body, tensors
-
-
-def _stage_failure(body: dict, stages: tuple[str, ...]) -> None:
+    except (WorkerFailure, HookUnavailable) as e:
+        return Resume(stage="save_checkpoint", message=e.message)
+    if body.get("failed"):
+        error = body["failed"]["error"]
+        # A stub: is load_checkpoint one too? (Then its checks are "not attempted", not failed.)
+        stub = error.get("type") == "NotImplementedError" and _is_stub(sub, case, fields)
+        return Resume(stage="save_checkpoint", error=error, load_stub=stub)
+    try:
+        data = file_bytes(body, tensors, "`save_checkpoint`")
+    except CheckFailed as e:
+        return Resume(stage="save_checkpoint", message=e.message)
+    other = sub.fresh()
+    try:
+        body, tensors = other.operation(
+            "checkpoint_load",
+            "load_checkpoint",
+            seed=case["seed"] + 1,
+            data={"files": {"checkpoint": data}, "X": case["X"], "y": case["y"]},
+            **fields,
+        )
+    except (WorkerFailure, HookUnavailable) as e:
+        return Resume(stage="load_checkpoint", message=e.message)
+    finally:
+        other.close()
     f = body.get("failed")
-    if f and f.get("step") in stages:
-        if f["step"] in ("save_checkpoint", "load_checkpoint"):
-            fail_raised(f["step"], f"`{f['step']}`", f["error"])
-        fail(f"{f['step']} raised {exception_text(f['error'])}")
+    return Resume(body, tensors, stage=f["step"] if f else None, error=f["error"] if f else None)
+
+
+def _is_stub(sub, case: dict, fields: dict) -> bool:
+    """Whether ``load_checkpoint`` raises NotImplementedError, called on a path with no file."""
+    try:
+        body, _ = sub.operation(
+            "checkpoint_load", "load_checkpoint", seed=0, data={"X": case["X"], "y": case["y"]}, **fields
+        )
+    except (WorkerFailure, HookUnavailable) as e:
+        return isinstance(e, HookUnavailable) and e.status == "not_attempted"
+    f = body.get("failed") or {}
+    return f.get("step") == "load_checkpoint" and f.get("error", {}).get("type") == "NotImplementedError"
+
+
+def resumed(sub, case: dict, resumes: dict, partner: str) -> Resume:
+    if not sub.implements(partner):
+        fail(without(sub, partner, "the checkpoint is written by `save_checkpoint` and read by `load_checkpoint`"))
+    if case["seed"] not in resumes:
+        resumes[case["seed"]] = resume(sub, case)
+    return resumes[case["seed"]]
+
+
+def expect_stages(r: Resume, own: str, stages: tuple[str, ...]) -> None:
+    """Fail when one of ``stages`` did not complete: as this check's own failure when its step
+    is the hook's own (a stub's NotImplementedError: "not attempted"), else saying which of the
+    submission's other hooks to fix first."""
+    if r.stage is None or r.stage not in stages:
+        return
+    if r.stage == own:
+        if r.error:
+            fail_raised(own, f"`{own}`", r.error)
+        fail(r.message)
+    partner = "load_checkpoint" if r.stage != "save_checkpoint" else "save_checkpoint"
+    if (r.error or {}).get("type") == "NotImplementedError" and r.stage == partner:
+        if r.load_stub:  # both are stubs: this one is not attempted either
+            raise SubmissionRaised(own, r.error or {})
+        fail(
+            f"not gradable without `{partner}` (a stub that raises NotImplementedError): the checkpoint is "
+            "written by `save_checkpoint` and read by `load_checkpoint`"
+        )
+    if r.stage == "save_checkpoint":
+        fail(uses("save_checkpoint", r.why()))
+    fail(r.why())  # load_checkpoint, or training after it: a checkpoint missing something shows there
 
 
 @pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["save_checkpoint"])
-def test_resume(hook, sub, seed, cache, tolerance):
-    """k steps of SGD with momentum, checkpoint, restore into a fresh net and optimizer, m steps: equals k + m uninterrupted steps."""
+def test_resume(hook, sub, seed, cache, tolerance, resumes):
+    """k steps of SGD with momentum, checkpoint, restore into a fresh net and optimizer in another process (only the file travels), m steps: equals k + m uninterrupted steps."""
     case = resume_case(cache, seed)
-    body, tensors = resumed(sub, case, "load_checkpoint")
-    _stage_failure(body, ("save_checkpoint", "load_checkpoint", "training after load_checkpoint"))
-    final = decode_value(body.get("final"), tensors)
+    r = resumed(sub, case, resumes, "load_checkpoint")
+    expect_stages(r, "save_checkpoint", ("save_checkpoint", "load_checkpoint", "training after load_checkpoint"))
+    final = decode_value(r.body.get("final"), r.tensors)
     for name, want in case["final"].items():
         rtol, atol = tolerance(want.dtype, "cpu")
         problem = mismatch(
@@ -477,13 +677,13 @@ def test_resume(hook, sub, seed, cache, tolerance):
 
 @pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["load_checkpoint"])
-def test_restores(hook, sub, seed, cache, tolerance):
-    """Right after `load_checkpoint`, the fresh net holds the checkpointed values and the fresh optimizer its momentum buffers."""
+def test_restores(hook, sub, seed, cache, tolerance, resumes):
+    """Right after `load_checkpoint` (in another process than the save: only the file travels), the fresh net holds the checkpointed values and the fresh optimizer its momentum buffers."""
     case = resume_case(cache, seed)
-    body, tensors = resumed(sub, case, "save_checkpoint")
-    _stage_failure(body, ("save_checkpoint", "load_checkpoint"))
-    restored = decode_value(body.get("restored"), tensors)
-    momentum = decode_value(body.get("momentum"), tensors)
+    r = resumed(sub, case, resumes, "save_checkpoint")
+    expect_stages(r, "load_checkpoint", ("save_checkpoint", "load_checkpoint"))
+    restored = decode_value(r.body.get("restored"), r.tensors)
+    momentum = decode_value(r.body.get("momentum"), r.tensors)
     for name, want in case["after_k"].items():
         rtol, atol = tolerance(want.dtype, "cpu")
         problem = mismatch(
@@ -505,12 +705,12 @@ def test_restores(hook, sub, seed, cache, tolerance):
 
 @pytest.mark.optimizer
 @pytest.mark.parametrize("hook", ["load_checkpoint"])
-def test_epoch(hook, sub, seed, cache):
+def test_epoch(hook, sub, seed, cache, resumes):
     """Returns the epoch given to `save_checkpoint`, as an int."""
     case = resume_case(cache, seed)
-    body, tensors = resumed(sub, case, "save_checkpoint")
-    _stage_failure(body, ("save_checkpoint", "load_checkpoint"))
-    epoch = decode_value(body.get("epoch"), tensors)
+    r = resumed(sub, case, resumes, "save_checkpoint")
+    expect_stages(r, "load_checkpoint", ("save_checkpoint", "load_checkpoint"))
+    epoch = decode_value(r.body.get("epoch"), r.tensors)
     if isinstance(epoch, bool) or not isinstance(epoch, int):
         fail(
             f"`load_checkpoint` returned a {type(epoch).__name__}, expected the epoch (an int) given to `save_checkpoint`"

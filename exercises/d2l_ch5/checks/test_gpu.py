@@ -3,7 +3,8 @@
 The truth is what the worker sees: ``try_gpu`` and ``try_all_gpus`` are graded against the CUDA
 device count in the submission's own process. Tensors cross the boundary on the CPU and are
 moved to the cell's device in the worker. A check that needs CUDA is skipped ("no CUDA device")
-where there is none, never passed; ``two_gpu_matmul`` needs two.
+where there is none, never passed; ``two_gpu_matmul`` needs two (``needs_cuda(2)``: skipped
+for every submission alike where there are fewer, so the maximum depends on the machine alone).
 
 Timings are judged against the call's own duration (a time cannot exceed it) and, on CUDA,
 against the grader's own synchronized measurement in the same process: an unsynchronized timer
@@ -17,7 +18,7 @@ import math
 import pytest
 import torch
 
-from grader.kit import Scratch, cuda_devices, decode_value, derive_seed, fail, fail_raised, mismatch
+from grader.kit import Scratch, decode_value, derive_seed, fail, fail_raised, mismatch
 
 # -- try_gpu, try_all_gpus ---------------------------------------------------------------------
 
@@ -250,11 +251,10 @@ def test_timing_ratio(hook, device, sub, seed):
 TWO_GPU_SIZE = 4096
 
 
+@pytest.mark.needs_cuda(2)  # skipped before the submission is looked at: the maximum is the machine's
 @pytest.mark.parametrize("hook", ["two_gpu_matmul"])
-def test_timings(hook, request, sub, seed):
+def test_timings(hook, sub, seed):
     """Two positive times, each close to a synchronized measurement here, the two-GPU one shorter than the sequential one."""
-    if len(cuda_devices(request)) < 2:
-        pytest.skip("not gradable here: needs two CUDA devices")
     body, tensors = sub.operation("two_gpu_probe", hook, n=TWO_GPU_SIZE, seed=derive_seed(seed, "two-gpu"))
     value = decode_value(body.get("value"), tensors)
     if (

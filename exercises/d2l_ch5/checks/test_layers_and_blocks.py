@@ -13,6 +13,7 @@ from grader.kit import (
     ArchList,
     HookUnavailable,
     SubmissionRaised,
+    WorkerFailure,
     case_fixture,
     derive_seed,
     expect_structure,
@@ -21,6 +22,7 @@ from grader.kit import (
     short,
 )
 
+from ._blame import uses
 from ._cases import (
     LIST_CHAIN,
     build_case,
@@ -186,8 +188,10 @@ def test_claims_hold(hook, sub, seed, cache):
         return  # nothing claimed, nothing to verify (test_required asks for two claims)
     try:
         facts = _list_facts(sub, seed, cache)
-    except (HookUnavailable, SubmissionRaised) as e:
-        fail(f"the claims are verified on your `list_sequential`, which could not be used: {e}")
+    except (HookUnavailable, WorkerFailure) as e:
+        fail(uses("list_sequential", e.message))
+    except SubmissionRaised as e:
+        fail(uses("list_sequential", str(e)))
     for word in sorted(claims):
         holds, why_not = CLAIMS[word]
         if not holds(facts):
