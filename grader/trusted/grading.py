@@ -320,6 +320,8 @@ class _Run:
                 # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
                 **({"selection": [h for h in grader.course.hooks if h in self.selected]} if self.selected else {}),
                 **({"assignment": grader.assignment.describe(grader.course)} if grader.assignment else {}),
+                # Not one module where the grader looked (warnings[0] says where it looked).
+                **({"nothing_found": True} if discovery is not None and not discovery.static else {}),
             },
         )
         grader.pm.hook.grader_result(result=result)

@@ -15,14 +15,34 @@ from .errors import BatchError
 class Submission:
     name: str  # unique in the batch; the directory under results_dir/submissions
     path: Path
+    note: str = ""  # what collecting it did (stepped into its single folder), for the gradebook
+
+
+def single_folder(path: Path) -> Path | None:
+    """The folder to grade instead of ``path`` when ``path`` holds no ``.py`` file but exactly
+    one visible folder that does (a zipped folder unpacks one level down; macOS's
+    ``__MACOSX`` and hidden folders aside), as Gradescope's ``run_autograder`` does; else None."""
+    if any(p.suffix == ".py" and p.is_file() for p in path.iterdir()):
+        return None
+    folders = [
+        d
+        for d in path.iterdir()
+        if d.is_dir() and not d.is_symlink() and not d.name.startswith(".") and d.name != "__MACOSX"
+    ]
+    if len(folders) == 1 and any(p.suffix == ".py" and p.is_file() for p in folders[0].iterdir()):
+        return folders[0]
+    return None
 
 
 def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Submission], list[str]]:
     """The submissions named (each a directory) plus every subdirectory of each ``each``
-    directory, in name order; returns them with notes about what was left out. Names are the
-    directory names, made unique with a numeric suffix. Raises ``BatchError`` (usage) for a
-    path that is not a directory, or when there is nothing to grade."""
+    directory, in name order; returns them with notes about what was left out. A subdirectory
+    of ``each`` with no ``.py`` file but a single folder holding some is graded in that folder
+    (``single_folder``), its ``note`` saying so. Names are the directory names (the student's,
+    not the inner folder's), made unique with a numeric suffix. Raises ``BatchError`` (usage)
+    for a path that is not a directory, or when there is nothing to grade."""
     found: list[Path] = []
+    inner: dict[int, Path] = {}  # index in found -> the single folder graded instead
     notes: list[str] = []
     for p in paths:
         if not Path(p).is_dir():
@@ -36,6 +56,9 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
             if entry.name.startswith((".", "__")):
                 continue
             if entry.is_dir():
+                folder = single_folder(entry)
+                if folder is not None:
+                    inner[len(found)] = folder
                 found.append(entry)
             else:
                 notes.append(f"{entry}: not a directory, left out")
@@ -43,14 +66,18 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
         raise BatchError("no submissions to grade", usage=True)
     subs: list[Submission] = []
     used: set[str] = set()
-    for path in found:
+    for i, path in enumerate(found):
         base = _safe_name(path.resolve().name)
         name, n = base, 1
         while name in used:
             n += 1
             name = f"{base}-{n}"
         used.add(name)
-        subs.append(Submission(name, path))
+        if i in inner:
+            note = f"graded `{inner[i].name}/`, the single folder in {path.name}/ (a zipped folder)"
+            subs.append(Submission(name, inner[i], note))
+        else:
+            subs.append(Submission(name, path))
     return subs, notes
 
 
