@@ -66,7 +66,7 @@ class Grader:
         self.settings = settings
         self.template = template or WorkerTemplate()
         self.assignment = settings.assignment
-        self.pm = get_plugin_manager([*(self.assignment.plugins if self.assignment else []), *settings.plugins])
+        self.pm = get_plugin_manager(settings.plugins, assignment=self.assignment.plugins if self.assignment else ())
         self.course = load_course(self.pm)
         self.selection: list[str] = []  # hooks graded when a run names none (empty: all)
         if self.assignment is not None:

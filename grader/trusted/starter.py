@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+from collections.abc import Iterable
 
-from .course import Course, HookSpec
+from .course import Course, HookSpec, Section
 
 HEADER = '''"""{title}
 
@@ -33,16 +34,41 @@ def _annotation(a: object) -> str:
     return a if isinstance(a, str) else getattr(a, "__name__", str(a))
 
 
-def starter_files(course: Course) -> dict[str, str]:
-    files = {}
+def starter_sections(course: Course, hooks: Iterable[str] | None = None) -> list[tuple[Section, list[HookSpec]]]:
+    """What a starter holds: each section with the hooks to stub, in course order. ``hooks``:
+    only these (an assignment's selection), and only the sections holding one of them; ``None``:
+    every hook of every loaded section. Every starter format (``.py`` files, a notebook) writes
+    what this selects."""
+    chosen = None if hooks is None else set(hooks)
+    out = []
     for section in course.sections:
-        module = section.module
-        imports = getattr(
-            module, "STARTER_IMPORTS", "import torch\nfrom torch import nn\nfrom torch.nn import functional as F"
-        )
-        parts = [HEADER.format(title=section.title, imports=imports)]
-        for spec in section.hooks:
-            doc = textwrap.indent(spec.doc.strip(), "    ")
-            parts.append(f'\n{_signature(spec)}\n    """\n{doc}\n    """\n    raise NotImplementedError\n')
+        specs = [spec for spec in section.hooks if chosen is None or spec.name in chosen]
+        if specs:
+            out.append((section, specs))
+    return out
+
+
+def section_imports(section: Section) -> str:
+    """The imports a section's starter begins with (its module's ``STARTER_IMPORTS``, else
+    torch, ``nn`` and ``F``)."""
+    return getattr(
+        section.module, "STARTER_IMPORTS", "import torch\nfrom torch import nn\nfrom torch.nn import functional as F"
+    )
+
+
+def stub(spec: HookSpec) -> str:
+    """One exercise's stub: its signature, the task statement as its docstring, and a body
+    raising ``NotImplementedError`` (so it counts as "not attempted" until written)."""
+    doc = textwrap.indent(spec.doc.strip(), "    ")
+    return f'{_signature(spec)}\n    """\n{doc}\n    """\n    raise NotImplementedError\n'
+
+
+def starter_files(course: Course, hooks: Iterable[str] | None = None) -> dict[str, str]:
+    """File name -> text of a starter submission: one ``<section>.py`` per section that
+    ``starter_sections`` selects, with a stub per selected hook."""
+    files = {}
+    for section, specs in starter_sections(course, hooks):
+        parts = [HEADER.format(title=section.title, imports=section_imports(section))]
+        parts += [f"\n{stub(spec)}" for spec in specs]
         files[f"{section.id}.py"] = "\n".join(parts)
     return files
