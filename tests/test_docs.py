@@ -439,6 +439,45 @@ def test_the_readmes_check_example_grades(tmp_path, grade_with, monkeypatch):
     assert bad.failed("layer_norm") == {"layer_norm/gradients"}, bad.messages()
 
 
+WALKTHROUGH = ROOT / "docs" / "walkthrough.md"
+
+
+@pytest.mark.slow
+def test_the_walkthrough_runs_as_written(tmp_path):
+    """Every ``bash`` block of docs/walkthrough.md, in order, in an empty folder (``set -e``):
+    from the example plugin and an assignment file to a Gradescope zip and a Classroom template
+    repository. Then what it made is what the page says."""
+    import zipfile
+
+    script = "\n".join(code for _, code in _fenced(WALKTHROUGH, "bash"))
+    assert "grader gradescope build" in script and "grader classroom workflow" in script
+    p = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={
+            **os.environ,
+            "GRADER_REPO": str(ROOT),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "NO_COLOR": "1",
+        },
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "Score: 10/10 (100.0%)" in p.stdout  # the references of both sources, full marks
+    assert p.stdout.count("Score: 0/10 (0.0%)") == 2  # the starter, and the template's stubs
+    assert sorted(f.name for f in (tmp_path / "starter").iterdir()) == ["layer_norm.py", "layers_and_blocks.py"]
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
+        names = set(z.namelist())
+    assert {"setup.sh", "run_autograder", "assignment.toml", "grader_layernorm/checks/test_layer_norm.py"} <= names
+    template = tmp_path / "template"
+    assert (template / "grading" / "grader_layernorm" / "spec.py").is_file()
+    assert {f.name for f in template.glob("*.py")} == {"layer_norm.py", "layers_and_blocks.py"}
+    workflow = (template / ".github" / "workflows" / "classroom.yml").read_text()
+    assert "grader run . --assignment grading/assignment.toml" in workflow
+
+
 BATCH_NORM = ROOT / "tests" / "plugins" / "batch_norm_exercise"
 BATCH_NORM_SUBMISSIONS = ROOT / "tests" / "submissions" / "batch_norm"
 
