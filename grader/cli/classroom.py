@@ -21,7 +21,6 @@ import click
 
 from .. import __version__
 from ..atomic import atomic_write
-from ..plugin_sources import plugin_selection
 from . import EXIT_USAGE, Failure, main
 from .install import TORCH_INDEX, torch_requirement
 
@@ -135,6 +134,8 @@ def workflow(
     if not re.fullmatch(r"[A-Za-z0-9]+", step_id):
         # The reporter reads "<ID>_RESULTS" and documents ids as letters and digits.
         raise Failure(f"--step-id {step_id!r}: use letters and digits only", EXIT_USAGE)
+    from ..plugin_sources import plugin_selection
+
     requirements = _plugin_requirements(assignment_path, list(installs))
     selection = plugin_selection()
     text = WORKFLOW.format(

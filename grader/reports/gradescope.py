@@ -136,7 +136,7 @@ def summary(result: dict) -> str:
         lines.append("Not attempted: " + ", ".join(f"`{h}`" for h in not_attempted) + ".")
     for w in result.get("warnings", []):
         lines.append(f"Warning: {w}")
-    if not has_gpu(result) and any(c.skipped_cells() for c in checks):
+    if not has_gpu(result) and any(label.startswith("cuda") for c in checks for label, _ in c.skipped_cells()):
         lines.append(
             "Graded on the CPU: there is no GPU here, so the checks' GPU runs were skipped. "
             "They are worth no points in this run and cost you none."
