@@ -119,6 +119,7 @@ __all__ = [
     "device_of",
     "exception_text",
     "expect",
+    "expect_buffer_values",
     "expect_buffers",
     "expect_gradients",
     "expect_is_module",
@@ -307,12 +308,21 @@ class ModuleCase:
     # so one mistake costs points in one place.
     parts: dict[str, str] = field(default_factory=dict)
 
+    # The runs were made in evaluation mode (``module.eval()``), the submission's too.
+    eval: bool = False
+    # The reference's buffers after its runs, by name (running statistics, counters), on the CPU.
+    buffer_values: dict[str, torch.Tensor] = field(default_factory=dict)
+
     def observe(self, sub: SubmissionView, **kw: Any) -> ModuleObservation:
         """Ask the worker to build the submission's module through the hook with this case's
-        arguments, transplant the state, and run the same inputs and backward (``kw``: more
-        options of ``sub.module``, such as ``before=True``)."""
+        arguments, transplant the state, and run the same inputs and backward, in evaluation
+        mode for a case built with ``eval=True`` (``kw``: more options of ``sub.module``, such
+        as ``before=True``, or ``values=True`` for the buffers' values after the runs, which
+        ``expect_buffer_values`` compares)."""
         if self.given_grads:
             kw.setdefault("given", True)
+        if self.eval:
+            kw.setdefault("eval", True)
         return sub.module(
             self.hook,
             args=self.args,
@@ -339,9 +349,17 @@ def module_case(
     transplant: bool = True,
     given: Callable[[], dict] | None = None,
     parts: dict[str, str] | None = None,
+    eval: bool = False,
 ) -> ModuleCase:
     """Build the reference with ``build()`` under ``seed``, run it on ``device`` for each input
     (and a seeded upstream gradient), and record everything a check compares against.
+
+    The module runs as built, in training mode (batch statistics, dropout on, running
+    statistics updated by each forward), unless ``eval``: then both sides call ``.eval()``
+    before the runs. ``warmup`` inputs go through it first, without gradients and in training
+    mode, before its state is recorded (lazy layers take their shapes; running statistics move
+    too, and are transplanted with the rest of the state). The reference's buffers after the
+    runs are kept in ``buffer_values`` for ``expect_buffer_values``.
 
     ``transplant=False``: the submission's parameter names are its own choice (the values
     arrive with the modules in ``args``), so no state is transplanted. ``given()``: the
@@ -359,6 +377,8 @@ def module_case(
         buffers = {n: tuple(b.shape) for n, b in net.named_buffers()}
         num = sum(p.numel() for p in net.parameters())
         net = net.to(device)
+        if eval:
+            net.eval()
         gen = torch.Generator().manual_seed(seed + 1)
         outputs, in_grads, p_grads, g_outs, given_grads = [], [], [], [], []
         given_params = observe.given_parameters(given()) if given is not None else []
@@ -392,6 +412,7 @@ def module_case(
                 given_grads.append(
                     {n: (p.grad.detach().cpu() if p.grad is not None else None) for n, p in given_params}
                 )
+        buffer_values = {n: b.detach().cpu().clone() for n, b in net.named_buffers()}
     return ModuleCase(
         hook=hook,
         device=device,
@@ -409,6 +430,8 @@ def module_case(
         grads=grads,
         given_grads=given_grads,
         parts=dict(parts or {}),
+        eval=eval,
+        buffer_values=buffer_values,
     )
 
 
@@ -658,6 +681,42 @@ def _advised_part(name: str, parts: dict[str, str]) -> bool:
             )
             return True
     return False
+
+
+def expect_buffer_values(
+    obs: ModuleObservation,
+    case: ModuleCase,
+    tolerance: Callable[[torch.dtype, str], tuple[float, float]],
+    names: Sequence[str] | None = None,
+    hint: str | None = None,
+) -> None:
+    """After the same runs, each buffer of the reference (``names``: only these) holds the
+    reference's value in the submission's module too: running statistics and counters that
+    the forwards update in training mode, and leave alone in evaluation mode. The observation
+    must carry the values: ``case.observe(sub, values=True)``."""
+    expect_module(obs, case)
+    after = expect_sound(obs.after)
+    if not any(e.get("value") is not None for e in after.params + after.buffers):
+        raise TypeError("expect_buffer_values needs the values after the runs: observe with `values=True`")
+    for i, run in enumerate(obs.runs):
+        if run.error:
+            fail(f"the forward raised {exception_text(run.error)} for {_batch(case, i)}")
+    buffers = {str(b.get("name")) for b in after.buffers}
+    runs = f"{len(case.inputs)} {'evaluation' if case.eval else 'training'}-mode forward{'s' if len(case.inputs) != 1 else ''}"
+    for name in names if names is not None else list(case.buffer_values):
+        expected = case.buffer_values[name]
+        if name not in buffers:
+            fail(
+                f"buffer `{name}` is missing",
+                BUFFER_HINT if name in {str(t.get("name")) for t in after.tensor_attrs} else None,
+            )
+        got = after.values.get(name)
+        if got is None:
+            fail(f"buffer `{name}` has no value after {runs}")
+        rtol, atol = tolerance(expected.dtype, case.device)
+        problem = mismatch(got, expected, rtol, atol, what=f"buffer `{name}` after {runs}")
+        if problem:
+            fail(problem, hint)
 
 
 def expect_tied(after: ModuleSummary | None, groups: Sequence[Sequence[str]], what: str = "the module") -> None:

@@ -75,12 +75,16 @@ class HarnessPluginManager(pluggy.PluginManager):
 
 @dataclass
 class LoadedPlugin:
-    """One registered plugin: its name, where it came from, its version and file."""
+    """One registered plugin: its name, where it came from, its version and file; for an entry
+    point, the ``distribution`` that declares it; for the assignment's and ``--plugin`` ones,
+    the ``spec`` as named (a module name, a file or a package directory)."""
 
     name: str
     source: str
     version: str
     path: str
+    distribution: str = ""
+    spec: str = ""
 
 
 def _import_file(name: str, init: Path, package_dir: Path | None = None) -> ModuleType:
@@ -166,7 +170,15 @@ def _validate_defaults(pm: HarnessPluginManager, plugin: Any, label: str) -> Non
             )
 
 
-def _register(pm: HarnessPluginManager, plugin: Any, name: str, source: str, version: str = "") -> None:
+def _register(
+    pm: HarnessPluginManager,
+    plugin: Any,
+    name: str,
+    source: str,
+    version: str = "",
+    distribution: str = "",
+    spec: str = "",
+) -> None:
     if pm.is_registered(plugin):
         return
     where = _where(plugin)
@@ -181,7 +193,7 @@ def _register(pm: HarnessPluginManager, plugin: Any, name: str, source: str, ver
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as e:
         raise PluginError(_wrong_arguments(e, pm, plugin, label)) from e
-    pm.origins[name] = LoadedPlugin(name, source, version, where)
+    pm.origins[name] = LoadedPlugin(name, source, version, where, distribution, spec)
     unknown = sorted(
         caller.name
         for caller in pm.get_hookcallers(plugin) or []
@@ -248,7 +260,14 @@ def _entry_point_plugins(pm: HarnessPluginManager) -> None:
         except Exception as e:
             raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {type(e).__name__}: {e}") from e
         source = f"entry point ({dist.name})" if dist is not None else "entry point"
-        _register(pm, plugin, ep.name, source, str(dist.version) if dist is not None else "")
+        _register(
+            pm,
+            plugin,
+            ep.name,
+            source,
+            str(dist.version) if dist is not None else "",
+            distribution=dist.name if dist is not None else "",
+        )
 
 
 def get_plugin_manager(
@@ -276,6 +295,7 @@ def get_plugin_manager(
                 getattr(module, "__name__", str(item)),
                 source,
                 str(getattr(module, "__version__", "") or ""),
+                spec=item.__name__ if isinstance(item, ModuleType) else str(item),
             )
     try:
         pm.check_pending()

@@ -82,7 +82,7 @@ def test_pyproject_tool_grader_table(tmp_path, course):
         ("[timeouts]\ncheck = 0", "[timeouts] check: 0 is not a positive number"),
         ("[timeouts]\nchek = 5", "unknown key 'chek' (did you mean 'check'?)"),
         ("hooks = 'mlp'", "hooks must be a list of strings"),
-        ("plugins = ['missing_checks.py']", "plugins: file not found: missing_checks.py"),
+        ("plugins = ['missing_checks.py']", "plugins: file or package directory not found: missing_checks.py"),
         ("[gradescope]\ntests = 'section'", "[gradescope] tests: 'section' is not one of check, hook"),
         ("name = [", "not valid TOML"),
     ],

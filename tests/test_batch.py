@@ -20,7 +20,18 @@ from click.testing import CliRunner
 from conftest import ROOT, SUBMISSIONS
 
 from grader.cli import main
-from grader.reports.gradebook import GRADED, GRADING_ERROR, TIMED_OUT, Entry, load, render_csv, row_status
+from grader.reports.gradebook import (
+    GRADED,
+    GRADING_ERROR,
+    NOT_ATTEMPTED,
+    NOTHING_FOUND,
+    TIMED_OUT,
+    Entry,
+    load,
+    render_checks_csv,
+    render_csv,
+    row_status,
+)
 from grader.trusted.batch import BatchError, collect, result_path, run_batch
 from grader.trusted.sandbox import Limits
 from grader.trusted.scoring import validate
@@ -208,6 +219,7 @@ def test_the_gradebook_has_a_row_per_student_and_a_column_per_hook(hostile_batch
         "detail",
         "seed",
         "submission",
+        "assignment",
     ]
     by_name = {row[0]: dict(zip(table[0], row)) for row in table[1:]}
     assert list(by_name) == list(hostile_batch["rows"])
@@ -433,6 +445,65 @@ def test_grader_run_with_several_submissions_writes_the_class_outputs(tmp_path):
         assert {p.name for p in (out / "submissions" / name).iterdir()} == {"result.json", "text.txt", "junit.xml"}
 
 
+@pytest.mark.slow
+def test_a_class_report_tells_who_handed_in_what(tmp_path):
+    """A class as an instructor gets it: a zipped folder (graded inside, the gradebook says so),
+    a starter left untouched ("not attempted"), an empty hand-in ("nothing found"), a correct
+    and a wrong solution. The non-submitters are out of the pass rates, every row links to its
+    feedback, the per-check table and the assignment's name are there."""
+    cls = tmp_path / "class"
+    for where, source in [
+        ("alice/hw3", ROOT / "reference" / "layers_and_blocks.py"),
+        ("dan", SUBMISSIONS / "bugs" / "mlp_no_relu" / "solution.py"),
+    ]:
+        (cls / where).mkdir(parents=True)
+        shutil.copy(source, cls / where / "solution.py")
+    (cls / "bob").mkdir()
+    (cls / "bob" / "notes.txt").write_text("I will hand it in tomorrow")
+    p = grader("init", cls / "carol", "--plugin", "grader.exercises.d2l_ch5")
+    assert p.returncode == 0, p.stderr
+    assignment = tmp_path / "hw.toml"
+    assignment.write_text('name = "Homework 1: MLP"\nhooks = ["mlp"]\n')
+    out = tmp_path / "out"
+    p = grader(
+        "run",
+        "--each",
+        cls,
+        "--assignment",
+        assignment,
+        "--seed",
+        "3",
+        "--jobs",
+        "2",
+        "--results-dir",
+        out,
+        "-f",
+        "text",
+    )
+    assert p.returncode == 1, p.stderr
+    assert "note: alice: graded `hw3/`, the single folder in alice/ (a zipped folder)" in p.stderr
+    assert "Homework 1: MLP: 4 submissions: 2 graded, 1 not attempted, 1 nothing found" in p.stderr
+    rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "alice": GRADED,
+        "bob": NOTHING_FOUND,
+        "carol": NOT_ATTEMPTED,
+        "dan": GRADED,
+    }
+    assert rows["alice"]["percent"] == "100.0" and "single folder in alice/" in rows["alice"]["detail"]
+    assert "no Python module, notebook or notes at the top level" in rows["bob"]["detail"]
+    assert {r["assignment"] for r in rows.values()} == {"Homework 1: MLP"}
+    checks = {r["student"]: r for r in csv.DictReader((out / "checks.csv").open())}
+    assert (checks["dan"]["mlp/outputs"], checks["dan"]["mlp/structure"]) == ("failed", "passed")
+    assert checks["carol"]["mlp/outputs"] == checks["bob"]["mlp/outputs"] == "not attempted"
+    page = (out / "report.html").read_text()
+    assert "<title>Homework 1: MLP: class report</title>" in page
+    for name in rows:  # each name links to that student's text report
+        assert f'<a href="submissions/{name}/text.txt">{name}</a>' in page
+    # mlp/outputs: alice passed, dan failed; bob and carol count nowhere.
+    assert 'data-check="mlp/outputs" data-rate="0.5000"' in page and "1/2 (50 %)" in page
+
+
 def test_a_grader_folder_where_the_batch_runs_is_not_imported(tmp_path):
     """Grading processes import the installed grader, not a ``grader/`` folder in the working
     directory (``python -m`` would put it first on the import path)."""
@@ -512,6 +583,35 @@ def test_collect_names_submissions_uniquely_and_says_what_it_left_out(tmp_path):
         collect([tmp_path / "x" / "missing"])
 
 
+def test_each_steps_into_the_single_folder_of_a_zipped_submission(tmp_path):
+    """As Gradescope's run_autograder: a student folder without .py files but with exactly one
+    folder holding some (macOS's __MACOSX and hidden folders aside) is graded in that folder,
+    under the student's name, with a note saying so; anything else is graded as it is."""
+    layout = {
+        "alice/hw3/solution.py": "",
+        "bob/__MACOSX/._hw.py": "",
+        "bob/.git/x.py": "",
+        "bob/hw/solution.py": "",
+        "carol/a/x.py": "",
+        "carol/b/y.py": "",
+        "dan/solution.py": "",
+        "dan/extra/more.py": "",
+        "erin/hw/README.md": "",
+    }
+    for rel, text in layout.items():
+        (tmp_path / "class" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "class" / rel).write_text(text)
+    subs, _ = collect([], [tmp_path / "class"])
+    got = {s.name: (s.path.relative_to(tmp_path / "class").as_posix(), s.note) for s in subs}
+    assert got["alice"] == ("alice/hw3", "graded `hw3/`, the single folder in alice/ (a zipped folder)")
+    assert got["bob"][0] == "bob/hw" and "`hw/`" in got["bob"][1]
+    assert {n: got[n] for n in ("carol", "dan", "erin")} == {
+        "carol": ("carol", ""),
+        "dan": ("dan", ""),
+        "erin": ("erin", ""),
+    }
+
+
 def _result(student=None, **extra) -> dict:
     r = {
         "schema": "grader-result/1",
@@ -534,6 +634,74 @@ def test_row_status_says_what_happened():
     assert status == GRADED and detail == "1 request(s) timed out; its worker ended 2 time(s) (exit, crash or memory)"
     assert row_status(_result(grading_error="the grader failed: X")) == (GRADING_ERROR, "the grader failed: X")
     assert row_status(_result(required_failed=["mlp"]))[1] == "required hook(s) not passed: mlp"
+
+
+def _hooks(**statuses) -> dict:
+    return {
+        hook: {"section": "s", "status": st, "score": 0.0, "max_score": 1.0, "message": "m", "checks": [{}]}
+        for hook, st in statuses.items()
+    }
+
+
+def test_row_status_tells_not_attempted_nothing_found_and_failed_apart():
+    assert row_status(_result(hooks=_hooks(mlp="not_attempted", nest_mlp="skipped"))) == (NOT_ATTEMPTED, "")
+    assert row_status(_result(hooks=_hooks(mlp="not_attempted", nest_mlp="failed")))[0] == GRADED
+    assert row_status(_result(hooks=_hooks(mlp="failed")))[0] == GRADED
+    empty = _result(hooks=_hooks(mlp="not_attempted"), nothing_found=True, warnings=["no Python module at the top"])
+    assert row_status(empty) == (NOTHING_FOUND, "no Python module at the top")
+    # What collecting noted (the folder graded instead) reaches the detail, whatever happened.
+    noted = _result(notes=["graded `hw3/`, the single folder in alice/ (a zipped folder)"])
+    assert row_status(noted) == (GRADED, "graded `hw3/`, the single folder in alice/ (a zipped folder)")
+    failed = _result(grading_error="boom", notes=["graded `hw3/`"])
+    assert row_status(failed) == (GRADING_ERROR, "boom; graded `hw3/`")
+    assert not Entry("x", empty).submitted and not Entry("x", failed).submitted and Entry("x", noted).submitted
+
+
+def test_the_per_check_table_has_a_column_per_check_with_its_status():
+    def check(cid, status, **more):
+        return {"id": cid, "status": status, "score": 0.0, "max_score": 0.5, "device": "cpu", "message": "", **more}
+
+    r = _result(
+        "ann",
+        hooks={
+            "mlp": {
+                "section": "s",
+                "status": "failed",
+                "score": 1.0,
+                "max_score": 2.0,
+                "message": "",
+                "checks": [
+                    check("mlp/outputs[cpu]", "passed"),
+                    check("mlp/outputs[cuda]", "skipped", device="cuda"),
+                    check("mlp/gradients[cpu]", "failed"),
+                    {**check("mlp/structure", "error"), "device": None},
+                ],
+            },
+            "chimera": {
+                "section": "s",
+                "status": "not_attempted",
+                "score": 0.0,
+                "max_score": 1.0,
+                "message": "not attempted",
+                "checks": [check("chimera/outputs[cpu]", "failed", not_attempted=True)],
+            },
+        },
+    )
+    table = list(csv.reader(io.StringIO(render_checks_csv([Entry("ann", r), Entry("=bo", _result(hooks={}))]))))
+    assert table[0] == [
+        "student",
+        "status",
+        "score",
+        "max_score",
+        "percent",
+        "mlp/outputs",
+        "mlp/gradients",
+        "mlp/structure",
+        "chimera/outputs",
+        "detail",
+    ]
+    assert table[1][5:9] == ["passed", "failed", "error", "not attempted"]
+    assert table[2][0] == "'=bo" and table[2][5:9] == ["", "", "", ""]  # not graded: empty, not "failed"
 
 
 def test_gradebook_cells_cannot_be_spreadsheet_formulas():

@@ -185,3 +185,94 @@ def test_the_report_is_self_contained_and_escapes_names():
 def test_an_empty_class_still_renders():
     page = class_report.render([CLASS[-1]])
     assert "No check was graded" in page and "grading errors" in page
+
+
+def _with(entry: Entry, hook: str, check: str, **fields) -> Entry:
+    """``entry`` with fields set on one check cell of one hook (a hint, not_attempted…)."""
+    for c in entry.result["hooks"][hook]["checks"]:
+        if c["id"].startswith(f"{hook}/{check}["):
+            c.update(fields)
+    return entry
+
+
+def test_non_submitters_count_in_no_rate_and_no_statistic():
+    na = result("na", {"mlp": [F, F, F], "nest_mlp": [F, F, F]})
+    for h in na["hooks"].values():
+        h["status"] = "not_attempted"
+        for c in h["checks"]:
+            c["not_attempted"] = True
+    empty = result("nf", {"mlp": [F, F, F]}, nothing_found=True, warnings=["no Python module at the top level"])
+    half = result("half", {"mlp": [P, P, P], "nest_mlp": [F, F, F]})  # nest_mlp not attempted
+    half["hooks"]["nest_mlp"]["status"] = "not_attempted"
+    for c in half["hooks"]["nest_mlp"]["checks"]:
+        c["not_attempted"] = True
+    entries = [Entry("na", na), Entry("nf", empty), Entry("half", half), *CLASS]
+    rates = {r.key: r for r in class_report.check_rates(entries)}
+    # As for CLASS alone, plus `half`: its mlp checks count, its nest_mlp ones are "not attempted".
+    assert (rates["mlp/outputs"].passed, rates["mlp/outputs"].graded) == (3, 5)
+    assert (rates["nest_mlp/outputs"].passed, rates["nest_mlp/outputs"].graded) == (2, 4)
+    assert rates["nest_mlp/outputs"].not_attempted == 1
+    page = class_report.render(entries)
+    assert "2/4 (50 %) · 1 not attempted" in page
+    cards = {label: value for value, label in re.findall(r'<div class="card"><b>([^<]*)</b><span>([^<]*)</span>', page)}
+    assert cards["not attempted"] == "1" and cards["nothing found"] == "1"
+    # The mean is over the five students who handed something in and were graded.
+    percents = [100 * e.result["score"] / e.result["max_score"] for e in [Entry("half", half), *CLASS[:4]]]
+    assert cards["mean"] == f"{sum(percents) / len(percents):.1f} %"
+
+
+def test_the_most_frequent_hints_come_first_each_student_once():
+    a = _with(Entry("a", result("a", {"mlp": [F, F, P]})), "mlp", "outputs", hint="use the ReLU")
+    _with(a, "mlp", "gradients", hint="use the ReLU")  # the same hint twice: one student
+    b = _with(Entry("b", result("b", {"mlp": [F, P, P]})), "mlp", "outputs", hint="use the ReLU")
+    c = _with(Entry("c", result("c", {"mlp": [P, P, F]})), "mlp", "structure", hint="<b>register</b> it")
+    d = _with(Entry("d", result("d", {"mlp": [P, P, P]})), "mlp", "outputs", hint="never shown: passed")
+    hints = class_report.frequent_hints([c, a, b, d])
+    assert [(h.text, h.students, h.checks) for h in hints] == [
+        ("use the ReLU", 2, ["mlp/outputs", "mlp/gradients"]),
+        ("<b>register</b> it", 1, ["mlp/structure"]),
+    ]
+    page = class_report.render([c, a, b, d])
+    assert "&lt;b&gt;register&lt;/b&gt; it" in page and "never shown" not in page
+
+
+def test_the_histogram_labels_its_bin_edges_up_to_100():
+    page = class_report.render(CLASS)
+    svg = page.split('id="distribution-chart"', 1)[1].split("</svg>", 1)[0]
+    edges = re.findall(r'<text class="tick edge" x="([\d.]+)"[^>]*>(\d+)</text>', svg)
+    assert [label for _, label in edges] == [str(10 * i) for i in range(11)]
+    bins = re.findall(r'<rect class="bin"[^>]* x="([\d.]+)"[^>]* width="([\d.]+)"', svg)
+    last_x, last_w = map(float, bins[-1])
+    # "100" stands under the right edge of the last bin (each bin is drawn 2 px in from its edges).
+    assert float(edges[-1][0]) == pytest.approx(last_x + last_w + 2, abs=0.11)
+    assert float(edges[0][0]) == pytest.approx(float(bins[0][0]) - 2, abs=0.11)
+    assert "90 to 100 %: 1 submission" in svg and "0 to under 10 %: 1 submission" in svg
+
+
+def test_each_student_links_to_their_feedback_next_to_the_page(tmp_path):
+    out = tmp_path / "out"
+    for name, files in {
+        "ann": ("result.json", "text.txt"),
+        "bo b": ("result.json", "markdown.md"),
+        "cy": ("result.json",),
+    }.items():
+        (out / "submissions" / name).mkdir(parents=True)
+        for f in files:
+            (out / "submissions" / name / f).write_text("{}")
+    elsewhere = tmp_path / "collected"
+    elsewhere.mkdir()
+    (elsewhere / "dee.json").write_text("{}")
+    (elsewhere / "dee.txt").write_text("feedback")
+    entries = [
+        Entry(n, result(n, {"mlp": [P, P, P]}), str(out / "submissions" / n / "result.json"))
+        for n in ("ann", "bo b", "cy")
+    ] + [Entry("dee", result("dee", {"mlp": [P, P, P]}), str(elsewhere / "dee.json"))]
+    page = class_report.render(entries, html_path=out / "report.html")
+    links = dict((name, href) for href, name in re.findall(r'<a href="([^"]*)">([^<]*)</a>', page))
+    assert links == {
+        "ann": "submissions/ann/text.txt",
+        "bo b": "submissions/bo%20b/markdown.md",
+        "cy": "submissions/cy/result.json",
+        "dee": "../collected/dee.txt",
+    }
+    assert "<a " not in class_report.render(entries)  # no page location: no links

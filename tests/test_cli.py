@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import stat
 import subprocess
@@ -78,6 +79,34 @@ def test_one_run_writes_every_format_and_they_agree(tmp_path):
     assert f'name="score" value="{r["score"]}"' in xml
     assert f"**Score: {r['score']:.4g} / {r['max_score']:.4g}**" in out["markdown"].read_text()
     assert "What did not pass" in p.stdout  # the text report went to standard output
+
+
+def test_execution_time_is_the_runs_real_time(tmp_path):
+    """What Gradescope shows as the run's time is the command's wall time (torch, the worker
+    template, the plugins, the checks' collection included), not only the grading's."""
+    import time
+
+    start = time.monotonic()
+    p = grader(
+        "run",
+        ONE_BUG,
+        "--only",
+        "mlp",
+        "-f",
+        "json",
+        "-o",
+        tmp_path / "r.json",
+        "-f",
+        "gradescope",
+        "-o",
+        tmp_path / "g.json",
+    )
+    wall = time.monotonic() - start
+    assert p.returncode == 1, p.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    g = json.loads((tmp_path / "g.json").read_text())
+    assert wall - 1.0 < r["execution_time"] <= wall  # only Python's start and exit are left out
+    assert g["execution_time"] == math.ceil(r["execution_time"])
 
 
 @pytest.mark.parametrize("percent,code", [(30, 0), (40, 1)])
@@ -330,7 +359,7 @@ def test_run_autograder_grades_the_folder_holding_the_code(tmp_path, files, grad
     fake.parent.mkdir(parents=True)
     fake.write_text(f'#!/usr/bin/env bash\necho "$2" > {tmp_path}/graded\n')
     fake.chmod(0o755)
-    script = RUN_AUTOGRADER.format(assignment="").replace("/autograder", str(home))
+    script = RUN_AUTOGRADER.format(assignment="", env="").replace("/autograder", str(home))
     p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert Path((tmp_path / "graded").read_text().strip()) == (home / "submission" / graded).resolve()

@@ -439,6 +439,82 @@ def test_the_readmes_check_example_grades(tmp_path, grade_with, monkeypatch):
     assert bad.failed("layer_norm") == {"layer_norm/gradients"}, bad.messages()
 
 
+WALKTHROUGH = ROOT / "docs" / "walkthrough.md"
+
+
+@pytest.mark.slow
+def test_the_walkthrough_runs_as_written(tmp_path):
+    """Every ``bash`` block of docs/walkthrough.md, in order, in an empty folder (``set -e``):
+    from the example plugin and an assignment file to a Gradescope zip and a Classroom template
+    repository. Then what it made is what the page says."""
+    import zipfile
+
+    script = "\n".join(code for _, code in _fenced(WALKTHROUGH, "bash"))
+    assert "grader gradescope build" in script and "grader classroom workflow" in script
+    p = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={
+            **os.environ,
+            "GRADER_REPO": str(ROOT),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "NO_COLOR": "1",
+        },
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "Score: 10/10 (100.0%)" in p.stdout  # the references of both sources, full marks
+    assert p.stdout.count("Score: 0/10 (0.0%)") == 2  # the starter, and the template's stubs
+    assert sorted(f.name for f in (tmp_path / "starter").iterdir()) == ["layer_norm.py", "layers_and_blocks.py"]
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
+        names = set(z.namelist())
+    assert {"setup.sh", "run_autograder", "assignment.toml", "grader_layernorm/checks/test_layer_norm.py"} <= names
+    template = tmp_path / "template"
+    assert (template / "grading" / "grader_layernorm" / "spec.py").is_file()
+    assert {f.name for f in template.glob("*.py")} == {"layer_norm.py", "layers_and_blocks.py"}
+    workflow = (template / ".github" / "workflows" / "classroom.yml").read_text()
+    assert "grader run . --assignment grading/assignment.toml" in workflow
+
+
+BATCH_NORM = ROOT / "tests" / "plugins" / "batch_norm_exercise"
+BATCH_NORM_SUBMISSIONS = ROOT / "tests" / "submissions" / "batch_norm"
+
+
+@pytest.mark.slow
+def test_the_guides_running_statistics_example_grades(tmp_path, grade_with, monkeypatch):
+    """The plugin guide's train/eval check module, on a batch normalization exercise: a correct
+    submission passes every check; three one-bug submissions each fail only the check of their
+    bug (training outputs, running statistics, evaluation mode), and every check is failed by one."""
+    from grader.testing import one_bug_fixtures, one_bug_problems
+
+    check = next(code for _, code in _fenced(DOC, "python") if "def test_running_statistics" in code)
+    (tmp_path / "guide_batch_norm_checks.py").write_text(check)
+    plugin = tmp_path / "guide_batch_norm_plugin.py"
+    plugin.write_text(
+        "from pathlib import Path\n"
+        "from batch_norm_exercise import reference, spec\n\n\n"
+        "def grader_exercises():\n    return [spec]\n\n\n"
+        "def grader_reference():\n    return [reference]\n\n\n"
+        "def grader_checks():\n    return [str(Path(__file__).with_name('guide_batch_norm_checks.py'))]\n"
+    )
+    monkeypatch.syspath_prepend(str(BATCH_NORM.parent))
+    monkeypatch.setenv("GRADER_DISABLE_PLUGINS", "1")
+    grade = grade_with(plugin)
+    good = grade(BATCH_NORM_SUBMISSIONS / "correct", seed=5)
+    assert good.passed("batch_norm") == {
+        "batch_norm/training_outputs",
+        "batch_norm/running_statistics",
+        "batch_norm/evaluation",
+    }, good.messages()
+    assert good.score == good.max_score == 3
+    bugs = one_bug_fixtures(BATCH_NORM_SUBMISSIONS / "bugs")
+    for bug in bugs:
+        assert one_bug_problems(grade(bug.path, only=bug.only, seed=5), bug) == []
+    assert set().union(*(b.fails for b in bugs)) == good.passed("batch_norm")
+
+
 def _module_map() -> set[str]:
     """The paths the module map of docs/architecture.md names (rule 12)."""
     text = (ROOT / "docs" / "architecture.md").read_text()

@@ -156,6 +156,27 @@ def test_gradescope_hook_tests_never_mix_visibilities(assigned):
     assert "gradients" not in visible["output"]
 
 
+def test_gradescope_says_once_that_the_cpu_container_has_no_gpu(plain):
+    """Gradescope's containers have no GPU: no test repeats that its CUDA cell did not run; the
+    summary says it once. On a run with a GPU, a cell that did not run is still named in its test."""
+    r = plain["one_bug"]
+    assert r["devices"] == ["cpu"] and any(c.skipped_cells() for c in folded_checks(r))
+    out = json.loads(RENDER["gradescope"].render(r, STUDENT))
+    assert not [t["name"] for t in out["tests"] if "Not run" in t["output"] or "cuda" in t["output"]]
+    assert out["output"].count("no GPU here") == 1
+    # The same result as if graded on one GPU whose cell of mlp/outputs was skipped.
+    on_gpu = json.loads(json.dumps(r))
+    on_gpu["devices"] = ["cpu", "cuda:0"]
+    for h in on_gpu["hooks"].values():
+        for c in h["checks"]:
+            if c["status"] == "skipped" and c["device"] == "cuda":
+                c["device"], c["id"] = "cuda:0", c["id"].replace("[cuda]", "[cuda:0]")
+                c["message"] = "needs a second GPU"
+    out = json.loads(RENDER["gradescope"].render(on_gpu, STUDENT))
+    outputs = next(t for t in out["tests"] if t["name"] == "mlp/outputs")["output"]
+    assert "Not run on `cuda:0`: needs a second GPU" in outputs and "no GPU here" not in out["output"]
+
+
 # -- GitHub Classroom --------------------------------------------------------------------------------
 
 

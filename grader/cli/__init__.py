@@ -7,10 +7,14 @@ error; 3 the grader itself failed.
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
 from ..trusted.shutdown import fast_exit
+
+# When this command started (its first import): a run's ``execution_time`` is measured from here.
+STARTED = time.monotonic()
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 

@@ -4,11 +4,15 @@ GitHub Classroom takes points only from a workflow named ``Autograding Tests`` w
 is ``run-autograding-tests`` (the reporter's README). The grading step writes the runner JSON
 (``--format classroom``) and hands it, base64-encoded, to
 ``classroom-resources/autograding-grading-reporter`` through the environment variable named
-after the step id, upper-cased, plus ``_RESULTS``. See ``docs/ci-recipes.md``.
+after the step id, upper-cased, plus ``_RESULTS``. Every plugin loaded here reaches the runner: the
+assignment's files and package directories are in the repository, installed plugins are added
+to the install step, and one that the runner could not get stops the command, naming it. See
+``docs/ci-recipes.md``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -28,9 +32,9 @@ WORKFLOW = """\
 # "Autograding Tests" with one job named "run-autograding-tests": keep both names.
 name: Autograding Tests
 on:
-  - push
-  - workflow_dispatch
-  - repository_dispatch
+  push:
+  workflow_dispatch:
+  repository_dispatch:
 permissions:
   checks: write
   actions: read
@@ -40,7 +44,7 @@ jobs:
     runs-on: ubuntu-latest
     if: github.actor != 'github-classroom[bot]'
     timeout-minutes: {timeout_minutes}
-    steps:
+{env}    steps:
       - name: Checkout code
         uses: actions/checkout@v4
       - name: Set up Python
@@ -51,6 +55,16 @@ jobs:
         run: |
           python -m pip install --index-url {torch_index} {torch}
           python -m pip install {install}
+      - name: Allow the bwrap confinement level
+        # The runner is a non-root user, and Ubuntu 24.04 (ubuntu-latest) lets AppArmor refuse
+        # unprivileged user namespaces, which bubblewrap needs: without this step the grader
+        # confines the student's code at the weaker landlock level. `grader sandbox` logs which
+        # levels work; every report records the one used.
+        run: |
+          if [ -e /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]; then
+            sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0
+          fi
+          grader sandbox
       - name: Grade
         id: {step_id}
         # The n-th --output goes with the n-th --format; the text report goes to the log. The
@@ -61,7 +75,9 @@ jobs:
             --format classroom --output grader-classroom.json \\
             --format markdown --output "$GITHUB_STEP_SUMMARY" \\
             --format text || true
-          test -s grader-classroom.json  # absent only if the grader could not start: see above
+          # The grader writes this file before it grades; it is missing only when the grader
+          # could not start (a bad option or assignment file), and its message is in this log.
+          test -s grader-classroom.json
           echo "result=$(base64 -w0 grader-classroom.json)" >> "$GITHUB_OUTPUT"
       - name: Autograding Reporter
         uses: classroom-resources/autograding-grading-reporter@v1
@@ -118,23 +134,23 @@ def workflow(
     if not re.fullmatch(r"[A-Za-z0-9]+", step_id):
         # The reporter reads "<ID>_RESULTS" and documents ids as letters and digits.
         raise Failure(f"--step-id {step_id!r}: use letters and digits only", EXIT_USAGE)
-    if assignment_path is not None and Path(assignment_path).is_file():
-        from ..trusted.assignment import AssignmentError, load_assignment
+    from ..plugin_sources import plugin_selection
 
-        try:
-            load_assignment(assignment_path)
-        except AssignmentError as e:
-            raise Failure(str(e), EXIT_USAGE) from None
+    requirements = _plugin_requirements(assignment_path, list(installs))
+    selection = plugin_selection()
     text = WORKFLOW.format(
         timeout_minutes=timeout_minutes,
         python=python_version,
         torch_index=shlex.quote(torch_index),
         torch=shlex.quote(torch_spec or torch_requirement()),
-        install=" ".join(shlex.quote(s) for s in (installs or (DEFAULT_INSTALL,))),
+        install=" ".join(shlex.quote(s) for s in [*(installs or (DEFAULT_INSTALL,)), *requirements]),
         step_id=step_id,
         env_name=f"{step_id.upper()}_RESULTS",
         submission=shlex.quote(submission),
         assignment=f" --assignment {shlex.quote(assignment_path)}" if assignment_path else "",
+        env="".join(f"      {k}: {json.dumps(v)}\n" for k, v in selection.items()).join(("    env:\n", ""))
+        if selection
+        else "",
     )
     if output == "-":
         click.echo(text, nl=False)
@@ -143,6 +159,56 @@ def workflow(
         click.echo(f"wrote {output}", err=True)
     if not installs:
         click.echo("note: edit YOUR-ORG in the install line (or pass --install) to where your grader lives", err=True)
+
+
+def _plugin_requirements(assignment_path: str | None, installs: list[str]) -> list[str]:
+    """The pip requirements the workflow adds for the plugins loaded here, the assignment's
+    included (checked here, with its names, when its path exists from this directory: the
+    repository's root). Raises ``Failure`` (usage) for a plugin the workflow could not get."""
+    from ..plugin_sources import FILE, REQUIREMENT, WITH_GRADER, covers, plugin_sources
+    from ..plugins import PluginError, get_plugin_manager
+    from ..trusted.assignment import AssignmentError, load_assigned_course
+
+    try:
+        if assignment_path is not None and Path(assignment_path).is_file():
+            _, pm, _ = load_assigned_course(assignment_path)
+        else:
+            if assignment_path is not None:
+                click.echo(
+                    f"note: {assignment_path} is not here, so its names and plugins were not checked "
+                    "(run this command at the root of the template repository)",
+                    err=True,
+                )
+            pm = get_plugin_manager()
+    except (AssignmentError, PluginError) as e:
+        raise Failure(str(e), EXIT_USAGE) from None
+    repository = Path.cwd().resolve()
+    out = []
+    for source in plugin_sources(pm):
+        if source.kind == WITH_GRADER or covers(installs, source):
+            continue
+        what = source.describe()
+        if source.kind == FILE and source.path is not None:
+            if not source.path.is_relative_to(repository):
+                raise Failure(
+                    f"{what} lies outside this repository ({repository}), so the workflow's checkout would not "
+                    "have it: move it next to the assignment file",
+                    EXIT_USAGE,
+                )
+            continue  # in the repository: the checkout has it
+        if source.kind == REQUIREMENT:
+            out.append(source.requirement)
+            click.echo(f"note: {what}: the workflow installs {source.requirement!r}", err=True)
+            continue
+        where = f"it was installed from {source.path}" if source.path else (source.why or "its origin is unknown")
+        raise Failure(
+            f"{what} is loaded here but the workflow could not install it ({where}). Push it where pip can "
+            "get it and name it with --install SPEC, or put its package directory next to the assignment "
+            "file and name it in the assignment's `plugins` (or leave it out here with "
+            "GRADER_DISABLE_PLUGINS=NAME)",
+            EXIT_USAGE,
+        )
+    return out
 
 
 __all__ = ["classroom", "workflow"]

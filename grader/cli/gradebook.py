@@ -32,8 +32,15 @@ if TYPE_CHECKING:
     default=None,
     help="Also write the class report (static HTML, viewable offline) here.",
 )
-@click.option("--title", default="Class report", show_default=True, help="Title of the HTML report.")
-def gradebook(results, output, html_path, title):
+@click.option(
+    "--checks",
+    "checks_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the per-check table here (CSV: a column per check, its status), for grade disputes.",
+)
+@click.option("--title", default=None, help="Title of the HTML report (default: the assignment's name).")
+def gradebook(results, output, html_path, checks_path, title):
     """Merge JSON results (files, or directories searched for them) into one gradebook.
 
     The results may come from anywhere: a batch's results directory, or one `grader run -f json
@@ -48,14 +55,16 @@ def gradebook(results, output, html_path, title):
         raise Failure(str(e), EXIT_USAGE) from None
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    _write_outputs(entries, output, html_path, title)
+    _write_outputs(entries, output, html_path, title, checks_path)
     if output != "-":
         click.echo(_summary(entries), err=True)
 
 
-def _write_outputs(entries, csv_path: str | Path | None, html_path: Path | None, title: str) -> None:
+def _write_outputs(
+    entries, csv_path: str | Path | None, html_path: Path | None, title: str | None, checks_path: Path | None = None
+) -> None:
     from ..reports import class_report
-    from ..reports.gradebook import render_csv
+    from ..reports.gradebook import render_checks_csv, render_csv
 
     try:
         if csv_path == "-":
@@ -63,8 +72,10 @@ def _write_outputs(entries, csv_path: str | Path | None, html_path: Path | None,
             sys.stdout.flush()
         elif csv_path is not None:
             atomic_write(str(csv_path), render_csv(entries))
+        if checks_path is not None:
+            atomic_write(str(checks_path), render_checks_csv(entries))
         if html_path is not None:
-            atomic_write(str(html_path), class_report.render(entries, title=title))
+            atomic_write(str(html_path), class_report.render(entries, title=title, html_path=html_path))
     except OSError as e:
         raise Failure(f"cannot write the gradebook: {e}", EXIT_USAGE) from None
 
@@ -72,14 +83,18 @@ def _write_outputs(entries, csv_path: str | Path | None, html_path: Path | None,
 def _summary(entries) -> str:
     import statistics
 
-    from ..reports.gradebook import GRADED, GRADING_ERROR, TIMED_OUT
+    from ..reports.class_report import default_title
+    from ..reports.gradebook import GRADED, GRADING_ERROR, NOT_ATTEMPTED, NOTHING_FOUND, TIMED_OUT
 
     statuses = [e.status for e in entries]
-    pct = [e.percent for e in entries if e.percent is not None and not e.result.get("grading_error")]
-    mean = f"; mean {statistics.fmean(pct):.1f} %" if pct else ""
+    pct = [e.percent for e in entries if e.percent is not None and e.submitted]
+    mean = f"; mean {statistics.fmean(pct):.1f} % of those who handed something in" if pct else ""
+    title = default_title(entries)
+    name = f"{title.removesuffix(': class report')}: " if title != "Class report" else ""
     return (
-        f"{len(entries)} submissions: {statuses.count(GRADED)} graded, {statuses.count(TIMED_OUT)} timed out, "
-        f"{statuses.count(GRADING_ERROR)} grading error(s){mean}"
+        f"{name}{len(entries)} submissions: {statuses.count(GRADED)} graded, "
+        f"{statuses.count(NOT_ATTEMPTED)} not attempted, {statuses.count(NOTHING_FOUND)} nothing found, "
+        f"{statuses.count(TIMED_OUT)} timed out, {statuses.count(GRADING_ERROR)} grading error(s){mean}"
     )
 
 
@@ -129,6 +144,9 @@ def grade_class(submissions: list[Path], each: list[Path], settings: Settings) -
         ) from None
     for note in notes:
         click.echo(f"note: {note}", err=True)
+    for sub in subs:
+        if sub.note:
+            click.echo(f"note: {sub.name}: {sub.note}", err=True)
     assert settings.results_dir is not None
     out = settings.results_dir
     n_jobs = jobs_for(settings.jobs, len(subs))
@@ -139,9 +157,11 @@ def grade_class(submissions: list[Path], each: list[Path], settings: Settings) -
     except BatchError as e:
         raise Failure(str(e), EXIT_USAGE if e.usage else EXIT_INTERNAL) from None
     entries, _ = load([result_path(out, r.name) for r in rows])
-    _write_outputs(entries, out / "gradebook.csv", out / "report.html", "Class report")
+    _write_outputs(entries, out / "gradebook.csv", out / "report.html", None, out / "checks.csv")
     click.echo(f"{_summary(entries)} in {time.monotonic() - started:.1f} s", err=True)
-    click.echo(f"gradebook: {out / 'gradebook.csv'}\nclass report: {out / 'report.html'}")
+    click.echo(
+        f"gradebook: {out / 'gradebook.csv'}\nper check: {out / 'checks.csv'}\nclass report: {out / 'report.html'}"
+    )
     check_errors = dict.fromkeys(err for e in entries for err in e.result.get("grading_errors", ()))
     for error in check_errors:  # the same broken check module in every submission: say it once
         click.echo(f"grader: error in the checks, not the submissions: {error}", err=True)

@@ -2,7 +2,10 @@
 
 The zip holds Gradescope's two entry points (``setup.sh``, run once when the image is built;
 ``run_autograder``, run per submission), the assignment file and its plugin files, and the grader
-itself (this installation's source tree, unless ``--install`` names where pip gets it). See
+itself (this installation's source tree, unless ``--install`` names where pip gets it). Every
+plugin loaded here reaches Gradescope (``grader.plugin_sources``): the assignment's files and
+package directories in the zip, installed plugins by pip (their project folder or archive in the
+zip when they were installed from one), or the build stops, naming the plugin. See
 ``docs/ci-recipes.md``.
 """
 
@@ -22,6 +25,7 @@ from . import EXIT_USAGE, Failure, main
 from .install import TORCH_INDEX, torch_requirement
 
 SKIP_PARTS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache"}
+SOURCE = "/autograder/source"  # where Gradescope unpacks the zip
 # Fixed timestamps: the same inputs give the same zip, byte for byte.
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
@@ -31,7 +35,7 @@ SETUP_SH = """\
 # autograder image; a failure here shows on the Configure Autograder page.
 set -euxo pipefail
 export DEBIAN_FRONTEND=noninteractive
-apt-get update
+{env}apt-get update
 apt-get install -y --no-install-recommends python3 python3-venv python3-pip
 python3 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --upgrade pip
@@ -49,7 +53,7 @@ RUN_AUTOGRADER = """\
 # Written by `grader gradescope build`. Gradescope runs it for each submission, in /autograder;
 # only /autograder/results/results.json reaches students (what this prints is for instructors).
 set -u
-submission=/autograder/submission
+{env}submission=/autograder/submission
 # Whether folder $1 holds code: a module, a notebook or Markdown notes (a README is not).
 holds_code() {{
   local f
@@ -100,7 +104,8 @@ def gradescope() -> None:
     multiple=True,
     metavar="SPEC",
     help="pip requirement(s) for the grader and your plugins (repeatable), e.g. "
-    "'grader @ git+https://github.com/ORG/grader@v0.1.0'. Default: bundle this grader's source.",
+    "'grader @ git+https://github.com/ORG/grader@v0.1.0'. Without a requirement named grader, the zip "
+    "bundles this grader's source.",
 )
 @click.option(
     "--torch",
@@ -111,36 +116,31 @@ def gradescope() -> None:
 )
 @click.option("--torch-index", default=TORCH_INDEX, show_default=True, help="Where pip gets torch.")
 def build(assignment_file, output, installs, torch_spec, torch_index):
-    """Write an autograder zip (setup.sh, run_autograder, the assignment, the grader) to upload
-    on Gradescope's Configure Autograder page."""
+    """Write an autograder zip (setup.sh, run_autograder, the assignment, its plugins, the
+    grader) to upload on Gradescope's Configure Autograder page. Every plugin loaded here goes
+    along (files and package directories in the zip, installed packages by pip), or the build
+    stops naming the one it cannot carry."""
+    from ..plugin_sources import requirement_name
+    from ..plugins import PluginError, get_plugin_manager
+    from ..trusted.assignment import AssignmentError, load_assigned_course
+
     files: dict[str, bytes] = {}
     run_args = ""
-    if assignment_file is not None:
-        from ..trusted.assignment import AssignmentError, load_assignment
-
-        try:
-            assignment = load_assignment(assignment_file)
-        except AssignmentError as e:
-            raise Failure(str(e), EXIT_USAGE) from None
-        files["assignment.toml"] = _assignment_text(assignment_file)
-        base = assignment_file.resolve().parent
-        for plugin in assignment.plugins:
-            path = Path(plugin)
-            if not path.is_absolute():
-                continue  # a module name: pip installs it (--install)
-            try:
-                rel = path.relative_to(base)
-            except ValueError:
-                raise Failure(
-                    f"{assignment_file}: plugin {path} is outside the assignment's folder; move it there "
-                    "(the zip keeps paths relative to the assignment file)",
-                    EXIT_USAGE,
-                ) from None
-            files[rel.as_posix()] = path.read_bytes()
-        run_args = " --assignment /autograder/source/assignment.toml"
-    if installs:
-        install = " ".join(shlex.quote(s) for s in installs)
-    else:
+    base: Path | None = None
+    try:
+        if assignment_file is not None:
+            _, pm, _ = load_assigned_course(assignment_file)
+            files["assignment.toml"] = _assignment_text(assignment_file)
+            base = assignment_file.resolve().parent
+            run_args = " --assignment /autograder/source/assignment.toml"
+        else:
+            pm = get_plugin_manager()
+    except (AssignmentError, PluginError) as e:
+        raise Failure(str(e), EXIT_USAGE) from None
+    requirements, local, carried = _carry(pm, list(installs), base, files, assignment_file)
+    if any(requirement_name(s) == "grader" for s in installs):
+        grader_install = [shlex.quote(s) for s in installs]
+    else:  # the grader from this installation's source, with the --install requirements
         root = _source_tree()
         if root is None:
             raise Failure(
@@ -148,15 +148,88 @@ def build(assignment_file, output, installs, torch_spec, torch_index):
             )
         for rel, data in _source_files(root):
             files[f"grader-src/{rel}"] = data
-        install = "/autograder/source/grader-src"
+        grader_install = [f"{SOURCE}/grader-src", *(shlex.quote(s) for s in installs)]
+    install = " ".join(grader_install + [shlex.quote(r) for r in requirements] + local)
     torch_spec = torch_spec or torch_requirement()
+    env = _environment()
     files["setup.sh"] = SETUP_SH.format(
-        torch_index=shlex.quote(torch_index), torch=shlex.quote(torch_spec), install=install, assignment=run_args
+        torch_index=shlex.quote(torch_index),
+        torch=shlex.quote(torch_spec),
+        install=install,
+        assignment=run_args,
+        env=env,
     ).encode()
-    files["run_autograder"] = RUN_AUTOGRADER.format(assignment=run_args).encode()
+    files["run_autograder"] = RUN_AUTOGRADER.format(assignment=run_args, env=env).encode()
     atomic_write(str(output), _zip(files))
-    click.echo(f"wrote {output} ({len(files)} files; torch {torch_spec}; grader from {install})")
+    click.echo(f"wrote {output} ({len(files)} files; torch {torch_spec}; grader from {' '.join(grader_install)})")
+    for line in carried:
+        click.echo(f"  {line}")
     click.echo("Upload it on Gradescope: assignment → Configure Autograder → Zip file upload → Update Autograder.")
+
+
+def _environment() -> str:
+    """``export`` lines for the plugin selection of this shell (``GRADER_LOAD_PLUGINS``,
+    ``GRADER_DISABLE_PLUGINS``), so the autograder loads the plugins loaded here."""
+    from ..plugin_sources import plugin_selection
+
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in plugin_selection().items())
+
+
+def _carry(
+    pm, installs: list[str], base: Path | None, files: dict[str, bytes], assignment_file: Path | None
+) -> tuple[list[str], list[str], list[str]]:
+    """Put every plugin of ``pm`` in the zip (``files``) or in the install line: returns the pip
+    requirements to add, the carried folders and archives to install, and a line per plugin for
+    the summary. Raises ``Failure`` (usage) for a plugin that cannot be carried."""
+    from ..plugin_sources import ARCHIVE, FILE, REQUIREMENT, TREE, WITH_GRADER, covers, plugin_sources, tree_files
+
+    requirements: list[str] = []
+    local: list[str] = []
+    carried: list[str] = []
+    for source in plugin_sources(pm):
+        if source.kind == WITH_GRADER:
+            continue
+        what = source.describe()
+        if covers(installs, source):
+            carried.append(f"{what}: installed by your --install")
+        elif source.kind == FILE and source.path is not None and base is not None:
+            try:
+                rel = source.path.relative_to(base)
+            except ValueError:
+                raise Failure(
+                    f"{assignment_file}: plugin {source.path} is outside the assignment's folder; move it there "
+                    "(the zip keeps paths relative to the assignment file)",
+                    EXIT_USAGE,
+                ) from None
+            if source.path.is_dir():
+                for name, path in tree_files(source.path):
+                    files[f"{rel.as_posix()}/{name}"] = path.read_bytes()
+            else:
+                files[rel.as_posix()] = source.path.read_bytes()
+            carried.append(f"{what}: carried as {rel.as_posix()}")
+        elif source.kind == REQUIREMENT:
+            requirements.append(source.requirement)
+            carried.append(f"{what}: pip installs {source.requirement!r}")
+        elif source.kind == TREE and source.path is not None:
+            folder = f"plugins/{source.distribution}"
+            for name, path in tree_files(source.path):
+                files[f"{folder}/{name}"] = path.read_bytes()
+            local.append(shlex.quote(f"{SOURCE}/{folder}"))
+            carried.append(f"{what}: its project folder {source.path} carried as {folder}/")
+        elif source.kind == ARCHIVE and source.path is not None:
+            name = f"plugins/{source.path.name}"
+            files[name] = source.path.read_bytes()
+            local.append(shlex.quote(f"{SOURCE}/{name}"))
+            carried.append(f"{what}: {source.path} carried as {name}")
+        else:
+            why = source.why or "it comes from neither a file, a package directory nor an installed distribution"
+            raise Failure(
+                f"{what} is loaded here but cannot be carried to Gradescope: {why}. Name its .py file or package "
+                "directory in the assignment's `plugins`, or say where pip gets it with --install SPEC "
+                "(or leave it out here with GRADER_DISABLE_PLUGINS=NAME)",
+                EXIT_USAGE,
+            )
+    return requirements, local, carried
 
 
 def _assignment_text(path: Path) -> bytes:

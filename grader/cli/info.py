@@ -41,31 +41,59 @@ def list_(plugins):
 @click.option(
     "--plugin", "plugins", multiple=True, help="Load a plugin: module, .py file or package directory (repeatable)."
 )
+@click.option(
+    "--assignment",
+    "assignment_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write stubs only for the exercises this assignment file grades (its plugins loaded too).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.option(
     "--notebook",
     is_flag=True,
     help="Write one notebook (work.ipynb): per exercise its task statement, a stub cell and a `%grade` cell.",
 )
-def init(directory, plugins, force, notebook):
-    """Write a starter submission into DIRECTORY: one stub per hook, raising NotImplementedError,
-    with the task statement as its docstring (--notebook: as one notebook)."""
-    from ..plugins import PluginError, get_plugin_manager
-    from ..trusted.course import load_course
+def init(directory, plugins, assignment_file, force, notebook):
+    """Write a starter submission into DIRECTORY: one stub per hook (every loaded section's, or
+    the assignment's), raising NotImplementedError, with the task statement as its docstring
+    (--notebook: as one notebook)."""
     from ..trusted.starter import NOTEBOOK, starter_files, starter_notebook
 
-    try:
-        course = load_course(get_plugin_manager(list(plugins)))
-    except PluginError as e:
-        raise Failure(str(e), EXIT_USAGE) from None
+    course, hooks = _starter_course(list(plugins), assignment_file)
+    files = starter_files(course, hooks)
+    if files and notebook:
+        files = {NOTEBOOK: starter_notebook(course, hooks=hooks)}
+    if not files:
+        raise Failure("nothing to write: no exercise is selected", EXIT_USAGE)
+    existing = [directory / name for name in files if (directory / name).exists()]
+    if existing and not force:
+        raise Failure(f"{existing[0]} exists (use --force to overwrite)", EXIT_USAGE)
     directory.mkdir(parents=True, exist_ok=True)
-    files = {NOTEBOOK: starter_notebook(course)} if notebook else starter_files(course)
     for name, text in files.items():
         path = directory / name
-        if path.exists() and not force:
-            raise Failure(f"{path} exists (use --force to overwrite)", EXIT_USAGE)
         path.write_text(text)
         click.echo(f"wrote {path}")
+
+
+def _starter_course(plugins: list[str], assignment_file: Path | None):
+    """The course a starter is written for, and the hooks to stub (``None``: all): the plugins
+    loaded (entry points, the assignment's ``plugins``, ``--plugin``) and the assignment's
+    selection, its names checked against the course."""
+    from ..plugins import PluginError, get_plugin_manager
+    from ..trusted.assignment import AssignmentError, load_assignment
+    from ..trusted.course import load_course
+
+    try:
+        assignment = load_assignment(assignment_file) if assignment_file is not None else None
+        pm = get_plugin_manager(plugins, assignment=assignment.plugins if assignment else ())
+        course = load_course(pm)
+        if assignment is None:
+            return course, None
+        assignment.validate_against(course)
+        return course, assignment.selection(course)
+    except (AssignmentError, PluginError) as e:
+        raise Failure(str(e), EXIT_USAGE) from None
 
 
 @main.command()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from ..atomic import atomic_write
-from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Failure, main
+from . import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, STARTED, Failure, main
 
 if TYPE_CHECKING:
     from ..trusted.settings import Settings
@@ -183,6 +184,9 @@ def _grade(template, submission: Path, settings: Settings) -> int:
         reason = f"the grader failed: {type(e).__name__}: {e}"
         _write_failsafe(str(submission), reason, pairs, renderers)
         raise Failure(reason, EXIT_INTERNAL) from e
+    # The run's real time, from the command's start (the worker template, torch, the plugins and
+    # the checks' collection included), not only the grading's.
+    result["execution_time"] = round(time.monotonic() - STARTED, 3)
     try:
         _write_reports(result, pairs, renderers, audience=settings.audience)
     except OSError as e:

@@ -39,7 +39,14 @@ def fence(text: str) -> str:
     return f"{ticks}text\n{text}\n{ticks}"
 
 
-def _check_output(check: Check) -> str:
+def has_gpu(result: dict) -> bool:
+    """Whether the run graded on a GPU (Gradescope's containers have none)."""
+    return any(str(d).startswith("cuda") for d in result.get("devices", []))
+
+
+def _check_output(check: Check, gpu: bool = True) -> str:
+    """A test's output for one check. Without a GPU in the run (``gpu`` False), its GPU cells'
+    "not run" lines are left out: the summary says it once for every test."""
     parts = [check.description] if check.description else []
     if check.status == "skipped":
         reason = next((c["message"] for c in check.cells if c["message"]), "skipped")
@@ -53,13 +60,15 @@ def _check_output(check: Check) -> str:
     if check.status == "passed":
         parts.append("Passed.")
     for label, reason in check.skipped_cells():
+        if not gpu and label.startswith("cuda"):
+            continue
         parts.append(
             f"Not run on `{label}`: {reason} (worth no points in this run)." if label else f"Not run: {reason}."
         )
     return "\n\n".join(parts)
 
 
-def _test(name: str, number: str, checks: list[Check], tags: list[str]) -> dict:
+def _test(name: str, number: str, checks: list[Check], tags: list[str], gpu: bool = True) -> dict:
     score = sum(c.score for c in checks)
     max_score = sum(c.max_score for c in checks)
     test = {
@@ -75,9 +84,9 @@ def _test(name: str, number: str, checks: list[Check], tags: list[str]) -> dict:
         # Fail closed: a test passes only when every check in it ran and passed.
         test["status"] = "passed" if all(c.status == "passed" for c in ran) else "failed"
     if len(checks) == 1:
-        test["output"] = _check_output(checks[0])
+        test["output"] = _check_output(checks[0], gpu)
     else:
-        test["output"] = "\n\n".join(f"#### {c.name}\n\n{_check_output(c)}" for c in checks)
+        test["output"] = "\n\n".join(f"#### {c.name}\n\n{_check_output(c, gpu)}" for c in checks)
     return test
 
 
@@ -85,6 +94,7 @@ def tests(result: dict, per_hook: bool) -> list[dict]:
     section_number = {sid: i for i, sid in enumerate(result.get("sections", {}), start=1)}
     hooks_in_section: dict[str, int] = {}
     out = []
+    gpu = has_gpu(result)
     checks = list(folded_checks(result))
     for hook, h in graded_hooks(result):
         mine = [c for c in checks if c.hook == hook]
@@ -101,10 +111,10 @@ def tests(result: dict, per_hook: bool) -> list[dict]:
                 groups.setdefault(c.visibility, []).append(c)
             for i, (vis, group) in enumerate(sorted(groups.items(), key=lambda kv: ORDER.get(kv[0], 9)), start=1):
                 name = hook if len(groups) == 1 else f"{hook} ({vis.replace('_', ' ')} checks)"
-                out.append(_test(name, base if len(groups) == 1 else f"{base}.{i}", group, tags))
+                out.append(_test(name, base if len(groups) == 1 else f"{base}.{i}", group, tags, gpu))
         else:
             for i, c in enumerate(mine, start=1):
-                out.append(_test(c.key, f"{base}.{i}", [c], tags))
+                out.append(_test(c.key, f"{base}.{i}", [c], tags, gpu))
     return out
 
 
@@ -140,6 +150,11 @@ def summary(result: dict) -> str:
     for name, note in hook_notes(result):
         if name in shown:
             lines.append(f"Note on `{name}`: {note}")
+    if not has_gpu(result) and any(label.startswith("cuda") for c in checks for label, _ in c.skipped_cells()):
+        lines.append(
+            "Graded on the CPU: there is no GPU here, so the checks' GPU runs were skipped. "
+            "They are worth no points in this run and cost you none."
+        )
     lines.append(f"Seed {result['seed']} (grading with the same seed reproduces these inputs).")
     return "\n\n".join(lines)
 
@@ -149,6 +164,7 @@ def render(result: dict, options: ReportOptions) -> str:
     out = {
         # Top-level score overrides the tests' sum: that is how a failed required hook gives 0.
         "score": total(result),
+        # The run's wall time in whole seconds (``grader run`` sets it from its own start).
         "execution_time": int(math.ceil(result.get("execution_time", 0) or 0)),
         "output": summary(result),
         "output_format": "md",

@@ -38,7 +38,7 @@ TOP_KEYS = {
     "required": "hooks that must pass, or the submission scores 0",
     "visibility": 'default visibility, or a table: default, section, hook or "hook/check" -> visibility',
     "seed": 'an integer for reproducible inputs, or "random" (default)',
-    "plugins": "extra plugin modules or .py files (paths relative to the assignment file)",
+    "plugins": "extra plugins: module names, .py files or package directories (paths relative to the assignment file)",
     "min_sandbox": "refuse to grade below this confinement level",
     "points": 'table: hook or "hook/check" -> points',
     "timeouts": "table: check, import, submission (seconds)",
@@ -192,6 +192,28 @@ def load_assignment(path: str | Path) -> Assignment:
     return parse_assignment(data, path)
 
 
+def load_assigned_course(path: str | Path, check_names: bool = True) -> tuple[Assignment, Any, Any]:
+    """The assignment file at ``path``, the plugin manager it makes (entry points, then its
+    ``plugins``) and the course they load, with every name of the file validated against that
+    course: ``(assignment, pm, course)``. ``check_names`` also validates the check names of
+    ``[points]`` and ``[visibility]``, which collects the checks (pytest, torch). Raises
+    ``AssignmentError`` and ``grader.plugins.PluginError``."""
+    from ..plugins import get_plugin_manager
+    from .course import load_course
+
+    assignment = load_assignment(path)
+    pm = get_plugin_manager(assignment=assignment.plugins)
+    course = load_course(pm)
+    keys = None
+    if check_names:
+        from .inventory import collect_checks
+
+        metas, _ = collect_checks(course)
+        keys = {m.key for m in metas}
+    assignment.validate_against(course, keys)
+    return assignment, pm, course
+
+
 def parse_assignment(data: dict, path: Path, where: str = "") -> Assignment:
     prefix = f"{path}: {where + ' ' if where else ''}"
     problems: list[str] = []
@@ -215,14 +237,10 @@ def parse_assignment(data: dict, path: Path, where: str = "") -> Assignment:
         a.name = name
     a.sections, a.hooks, a.exclude, a.required = (strings(k) for k in ("sections", "hooks", "exclude", "required"))
     for p in strings("plugins"):
-        # Paths are relative to the file, so the file works from any working directory.
-        candidate = (path.parent / p) if (p.endswith(".py") or "/" in p) else None
-        if candidate is not None:
-            if not candidate.is_file():
-                problems.append(f"plugins: file not found: {p} (looked for {candidate})")
-            a.plugins.append(str(candidate.resolve()))
-        else:
-            a.plugins.append(p)  # a module name
+        plugin, problem = _plugin(p, path.parent)
+        a.plugins.append(plugin)
+        if problem:
+            problems.append(problem)
     vis = data.get("visibility")
     if isinstance(vis, dict):
         for k, v in vis.items():
@@ -283,9 +301,33 @@ def parse_assignment(data: dict, path: Path, where: str = "") -> Assignment:
     return a
 
 
+def _plugin(spec: str, base: Path) -> tuple[str, str]:
+    """One entry of ``plugins``: a ``.py`` file or a package directory relative to the
+    assignment file's folder (so the file works from any working directory), else a module
+    name. Returns what to load (a resolved path, or the module name) and the problem, if any."""
+    candidate = base / spec
+    if candidate.is_file() or candidate.is_dir():
+        if candidate.is_dir() and not (candidate / "__init__.py").is_file():
+            return str(candidate.resolve()), f"plugins: {spec} is a directory but not a package (it has no __init__.py)"
+        return str(candidate.resolve()), ""
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        return str(
+            candidate.resolve()
+        ), f"plugins: file or package directory not found: {spec} (looked for {candidate})"
+    return spec, ""  # a module name: imported from where Python finds it (an installed package)
+
+
 def _suggest(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-__all__ = ["Assignment", "AssignmentError", "AssignmentPlugin", "load_assignment", "parse_assignment", "VISIBILITIES"]
+__all__ = [
+    "Assignment",
+    "AssignmentError",
+    "AssignmentPlugin",
+    "load_assigned_course",
+    "load_assignment",
+    "parse_assignment",
+    "VISIBILITIES",
+]

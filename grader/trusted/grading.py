@@ -69,7 +69,7 @@ class Grader:
         self.settings = settings
         self.template = template or WorkerTemplate()
         self.assignment = settings.assignment
-        self.pm = get_plugin_manager([*(self.assignment.plugins if self.assignment else []), *settings.plugins])
+        self.pm = get_plugin_manager(settings.plugins, assignment=self.assignment.plugins if self.assignment else ())
         self.course = load_course(self.pm)
         self.selection: list[str] = []  # hooks graded when a run names none (empty: all)
         if self.assignment is not None:
@@ -344,6 +344,8 @@ class _Run:
                 # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
                 **({"selection": [h for h in grader.course.hooks if h in self.selected]} if self.selected else {}),
                 **({"assignment": grader.assignment.describe(grader.course)} if grader.assignment else {}),
+                # Not one source where the grader looked (warnings[0] says where it looked).
+                **({"nothing_found": True} if self.sources.nothing_found() is not None else {}),
             },
         )
         grader.pm.hook.grader_result(result=result)

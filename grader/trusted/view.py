@@ -319,10 +319,15 @@ class SubmissionView:
         eval: bool = False,
         timeout: float | None = None,
         given: bool = False,
+        values: bool = False,
     ) -> ModuleObservation:
-        """Build a module through ``hook``, transplant ``state`` by name, move it to ``device``,
-        run each input (with a backward of the matching grad output when ``grads``). With
-        ``given``, each run also reports the gradients of the modules passed in ``args``."""
+        """Build a module through ``hook``, run the ``warmup`` inputs through it (without
+        gradients, in training mode: lazy layers take their shapes), transplant ``state`` by
+        name, move it to ``device``, switch it to evaluation mode when ``eval``, then run each
+        input (with a backward of the matching grad output when ``grads``). With ``given``, each
+        run also reports the gradients of the modules passed in ``args``; with ``values``, the
+        description ``after`` the runs carries the values of the module's parameters and
+        buffers (``after.values``: running statistics, counters)."""
         enc = _encoder()
         op: dict[str, Any] = {
             "op": "module",
@@ -349,6 +354,8 @@ class SubmissionView:
             op["state"] = enc.encode(dict(state))
         if given:  # only then, so other requests (and their cache keys) stay as they were
             op["given"] = True
+        if values:  # likewise
+            op["values"] = True
         ans = self._send(op, enc, timeout=timeout, cache=not keep)
         b, t = ans.body, ans.tensors
         obs = ModuleObservation(hook=hook)

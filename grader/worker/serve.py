@@ -200,7 +200,8 @@ class Session:
         for run in req.get("runs") or []:
             runs.append(self._run(m, run, device, bool(req.get("grads")), tensors, special, enc, given))
         out["runs"] = runs
-        out["after"] = observe.summarize(m)
+        # ``values``: with the parameters' and buffers' values after the runs (running statistics).
+        out["after"] = observe.summarize(m, enc, values=bool(req.get("values")))
         out["factories"] = [self._factory_report(f, m) for f in self.factories]
         if req.get("keep"):
             out["handle"] = self.keep(m)

@@ -17,16 +17,45 @@ from .errors import BatchError
 class Submission:
     name: str  # unique in the batch; the directory under results_dir/submissions
     path: Path
+    note: str = ""  # what collecting it did (stepped into its single folder), for the gradebook
+
+
+def holds_code(path: Path) -> bool:
+    """Whether the folder ``path`` holds code at its top level: a ``.py`` file, a notebook or
+    Markdown notes (a README is documentation, not code)."""
+    return any(
+        p.is_file() and p.suffix in (".py", ".ipynb", ".md") and not p.name.lower().startswith("readme")
+        for p in path.iterdir()
+    )
+
+
+def single_folder(path: Path) -> Path | None:
+    """The folder to grade instead of ``path`` when ``path`` holds no code but exactly one
+    visible folder that does (a zipped folder unpacks one level down; macOS's ``__MACOSX`` and
+    hidden folders aside), as Gradescope's ``run_autograder`` does; else None."""
+    if holds_code(path):
+        return None
+    folders = [
+        d
+        for d in path.iterdir()
+        if d.is_dir() and not d.is_symlink() and not d.name.startswith(".") and d.name != "__MACOSX"
+    ]
+    if len(folders) == 1 and holds_code(folders[0]):
+        return folders[0]
+    return None
 
 
 def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Submission], list[str]]:
     """The submissions named (each a directory, or a .py, .ipynb or .md file) plus every
     subdirectory and such file (a student's single notebook) of each ``each`` directory but a
-    README, in name order; returns them with notes about what was left out. Names are the
-    directory names (a file's without its suffix), made unique with a numeric suffix. Raises
-    ``BatchError`` (usage) for a path that is not a submission, or when there is nothing to
-    grade."""
+    README, in name order; returns them with notes about what was left out. A subdirectory of
+    ``each`` with no code but a single folder holding some is graded in that folder
+    (``single_folder``), its ``note`` saying so. Names are the directory names (the student's,
+    not the inner folder's; a file's without its suffix), made unique with a numeric suffix.
+    Raises ``BatchError`` (usage) for a path that is not a submission, or when there is nothing
+    to grade."""
     found: list[Path] = []
+    inner: dict[int, Path] = {}  # index in found -> the single folder graded instead
     notes: list[str] = []
     for p in paths:
         problem = is_submission(Path(p))
@@ -41,6 +70,9 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
             if entry.name.startswith((".", "__")):
                 continue
             if entry.is_dir():
+                folder = single_folder(entry)
+                if folder is not None:
+                    inner[len(found)] = folder
                 found.append(entry)
             elif is_submission(entry) is None and not entry.name.lower().startswith("readme"):
                 found.append(entry)
@@ -50,7 +82,7 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
         raise BatchError("no submissions to grade", usage=True)
     subs: list[Submission] = []
     used: set[str] = set()
-    for path in found:
+    for i, path in enumerate(found):
         resolved = path.resolve()
         base = _safe_name(resolved.name if resolved.is_dir() else resolved.stem)
         name, n = base, 1
@@ -58,7 +90,11 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
             n += 1
             name = f"{base}-{n}"
         used.add(name)
-        subs.append(Submission(name, path))
+        if i in inner:
+            note = f"graded `{inner[i].name}/`, the single folder in {path.name}/ (a zipped folder)"
+            subs.append(Submission(name, inner[i], note))
+        else:
+            subs.append(Submission(name, path))
     return subs, notes
 
 

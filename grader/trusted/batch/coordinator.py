@@ -120,7 +120,7 @@ class Coordinator:
         i = self.queue.pop()
         sub = self.submissions[i]
         try:
-            p.send(protocol.job(i, sub.name, str(Path(sub.path).resolve()), str(sub.path)))
+            p.send(protocol.job(i, sub.name, str(Path(sub.path).resolve()), str(sub.path), sub.note))
         except OSError:  # it has just ended: the job goes back; its end of stream says the rest
             self.queue.append(i)
             return

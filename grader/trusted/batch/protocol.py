@@ -5,7 +5,8 @@ Coordinator → grading process, on the process's stdin:
 1. the run's ``Settings`` (``Settings.to_json``), resolved: the process grades with them as they
    are (the seed included: the batch's one seed, drawn by the coordinator when none was given);
 2. one job a line: ``{"i": index, "name": unique name, "path": absolute directory, "given": the
-   path as given}``, the next one sent when the last one is done;
+   path as given}`` (and ``"note"``: what collecting it did, for the result's ``notes``), the
+   next one sent when the last one is done;
 3. end of file: no more jobs, the process finishes.
 
 Grading process → coordinator, on a dedicated pipe (its file descriptor is the process's one
@@ -31,9 +32,9 @@ def encode(message: dict) -> bytes:
     return (json.dumps(message) + "\n").encode()
 
 
-def job(index: int, name: str, path: str, given: str) -> dict:
+def job(index: int, name: str, path: str, given: str, note: str = "") -> dict:
     """The message asking a grading process to grade one submission."""
-    return {"i": index, "name": name, "path": path, "given": given}
+    return {"i": index, "name": name, "path": path, "given": given, **({"note": note} if note else {})}
 
 
 class LineReader:

@@ -1,7 +1,8 @@
 """A batch's result files, under ``results_dir``::
 
-    submissions/<name>/result.json    the JSON result (RESULT_SCHEMA.md) plus "student" and
-                                      "grading_status"; written by the grading process after the
+    submissions/<name>/result.json    the JSON result (RESULT_SCHEMA.md) plus "student",
+                                      "grading_status" and, when collecting it noted something
+                                      (its single folder graded), "notes"; written by the grading process after the
                                       submission's workers are gone, atomically
     submissions/<name>/<format><ext>  one file per extra --format (text, gradescope, junit, ...)
     gradebook.csv, report.html        written by the caller from the result files
@@ -58,4 +59,6 @@ def write_failure(results_dir: Path, submission: Submission, status: str, reason
 
     result = failsafe_result(str(submission.path), reason)
     result.update(student=submission.name, grading_status=status, seed=seed)
+    if submission.note:
+        result["notes"] = [submission.note]
     write_result(result_path(results_dir, submission.name), result)

@@ -93,6 +93,8 @@ def graded(
     else:
         result = outcome
         result["submission"] = given
+    if job.get("note"):
+        result["notes"] = [str(job["note"])]
     status, detail = row_status(result)
     result.update(student=name, grading_status=status)
     assert settings.results_dir is not None
