@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from . import arch, loader, observe
+from .bookkeeping import Reading, is_module
 from .wire import ChannelClosed, Encoder, decode, frame, recv, send, unpack_tensors
 
 MAX_FILE = 256 << 20
@@ -136,8 +137,8 @@ class Session:
     def _factory_report(self, f: arch.Factory, result: Any) -> dict:
         made = {id(m): i for i, m in enumerate(f.made)}
         order = []
-        if isinstance(result, nn.Module):
-            for _, sub in result.named_modules(remove_duplicate=False):
+        if is_module(result):
+            for _, sub in Reading(result).modules(remove_duplicate=False):
                 if id(sub) in made:
                     order.append(made[id(sub)])
         return {"calls": len(f.made), "order": order}
@@ -153,11 +154,12 @@ class Session:
         args = self.args(req, tensors)
         m = self.hook(req["hook"])(**args)
         out: dict[str, Any] = {}
-        if not isinstance(m, nn.Module):
-            out["not_module"] = {"type": type(m).__name__, "value": enc.encode(m)}
+        if not is_module(m):
+            out["not_module"] = {"type": observe.type_name(m), "value": enc.encode(m)}
             return out
-        if req.get("before"):
-            out["before"] = observe.summarize(m)
+        # Always, whatever ``before`` asks: the module as the hook returned it, before the grader
+        # runs anything of it (``.to()`` runs the class's ``_apply``, a forward its ``forward``).
+        out["before"] = observe.summarize(m)
         special = self._special(tensors)
         for x in req.get("warmup") or []:
             try:
@@ -200,7 +202,8 @@ class Session:
         inputs = [decode(x, tensors, special).to(device) for x in run["inputs"]]
         if grads:
             inputs = [x.requires_grad_(True) if x.is_floating_point() or x.is_complex() else x for x in inputs]
-        for p in m.parameters():
+        registered = observe.named_parameters(m, remove_duplicate=False)
+        for _, p in registered:
             p.grad = None
         for _, p in given:
             p.grad = None
@@ -222,7 +225,16 @@ class Session:
             except BaseException as e:
                 res["backward_error"] = loader.describe_exception(e, self.root)["message"]
         res["dx"] = [enc.encode(x.grad) if x.grad is not None else None for x in inputs]
-        res["grads"] = {name: (enc.encode(p.grad) if p.grad is not None else None) for name, p in m.named_parameters()}
+        # Every name of every registered Parameter (a tied one under each of its names), each
+        # gradient sent once: the trusted side compares the gradient reaching each position.
+        sent: dict[int, Any] = {}
+        grads = {}
+        for name, p in registered:
+            g = observe.grad_of(p) if observe.is_plain(p) else None
+            if g is not None and id(g) not in sent:
+                sent[id(g)] = enc.encode(g)
+            grads[name] = None if g is None else sent[id(g)]
+        res["grads"] = grads
         if given:
             res["given_grads"] = {label: (enc.encode(p.grad) if p.grad is not None else None) for label, p in given}
         return res
@@ -255,8 +267,8 @@ class Session:
     def op_facts(self, req: dict, tensors: dict, enc: Encoder) -> dict:
         args = self.args(req, tensors)
         m = self.hook(req["hook"])(**args)
-        if not isinstance(m, nn.Module):
-            return {"not_module": {"type": type(m).__name__}}
+        if not is_module(m):
+            return {"not_module": {"type": observe.type_name(m)}}
         return {"facts": observe.list_facts(m, [s for _, s in observe.given_modules(args)])}
 
     def op_file_read(self, req: dict, tensors: dict, enc: Encoder) -> dict:
@@ -276,7 +288,7 @@ class Session:
         return {}
 
     def dispatch(self, req: dict, blob: bytes) -> tuple[dict, bytes]:
-        enc = Encoder(fallback=lambda v, e: {"$module": observe.summarize(v)} if isinstance(v, nn.Module) else None)
+        enc = Encoder(fallback=lambda v, e: {"$module": observe.summarize(v)} if is_module(v) else None)
         op = getattr(self, f"op_{req.get('op')}", None)
         if op is None and req.get("op") in OPERATIONS:
             fn = OPERATIONS[req["op"]]
