@@ -7,6 +7,7 @@ that lets the worker tell a right answer from a wrong one.
 
 from __future__ import annotations
 
+import copyreg
 import mmap
 import os
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import arch, loader, observe
+from . import arch, loader, observe, seal
 from .bookkeeping import Reading, is_module
 from .wire import ChannelClosed, Encoder, decode, frame, recv, send, unpack_tensors
 
@@ -44,24 +45,49 @@ class BadRequest(Exception):
     pass
 
 
+# The shim's source: run in the shim's own namespace, so that nothing in it (a function's
+# ``__globals__``) leads back to this module.
+SHIM = """
+def hookimpl(function=None, **opts):
+    def mark(fn):
+        fn.grader_impl = dict(opts)
+        return fn
+
+    return mark(function) if function is not None else mark
+"""
+
+
 def install_shim() -> None:
     """``import grader`` inside the worker gives only the ``hookimpl`` marker."""
     shim = types.ModuleType("grader", "The grader's marker for hook implementations.")
-
-    def hookimpl(function: Callable | None = None, **opts: Any):
-        def mark(fn: Callable) -> Callable:
-            fn.grader_impl = dict(opts)
-            return fn
-
-        return mark(function) if function is not None else mark
-
-    shim.hookimpl = hookimpl  # type: ignore[attr-defined]
+    exec(compile(SHIM, "<grader>", "exec"), vars(shim))
     for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
         del sys.modules[name]
     sys.modules["grader"] = shim
 
 
+def forget_probe_modules() -> None:
+    """Take this package's modules out of ``sys.modules``, before the submission is imported:
+    its code cannot reach the probe code by name (``sys.modules["_grader_worker.observe"]``). They
+    stay loaded (the probe code holds them). A module the grader built with ``arch.Container``
+    then pickles (``torch.save(net, path)``) as the ``nn.Sequential`` it behaves as, its own
+    module having no importable name any more."""
+    package = __name__.rpartition(".")[0]
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
+    copyreg.pickle(arch.Container, _as_sequential)
+
+
+def _as_sequential(m: nn.Module) -> tuple:
+    return copyreg._reconstructor, (nn.Sequential, object, None), dict(vars(m))
+
+
 class Session:
+    """What the worker keeps between requests. Slots: no instance attribute can shadow one of
+    its methods (the seal guards the class)."""
+
+    __slots__ = ("root", "scratch", "impls", "handles", "factories")
+
     def __init__(self, root: str, scratch: str, impls: dict[str, Callable]):
         self.root, self.scratch, self.impls = root, scratch, impls
         self.handles: dict[int, Any] = {}
@@ -313,8 +339,18 @@ class Session:
 
 
 def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list[str]) -> None:
-    """Import the submission (reporting each module), then serve requests until the channel closes."""
+    """Import the submission (reporting each module), then serve requests until the channel
+    closes. The probe code is sealed first (``seal``) and checked after each module's import and
+    before each answer: a module that changed it is reported (``tampered``) and this worker
+    ends, as it does after an answer it finds tampered with."""
     install_shim()
+    # Taken before any of the submission's code runs, and kept in this frame's local variables
+    # only: the check and the report are the functions loaded now (their code and defaults
+    # compared before each use), whatever the submission rebinds later.
+    # (No nested function here: its code could be replaced through this frame.)
+    records, check, tell, end = seal.take(), seal.broken, seal.tell, os._exit
+    sealed = (check.__code__, check.__defaults__, tell.__code__, tell.__defaults__)
+    forget_probe_modules()
     root = os.path.abspath(root)
     sys.path.insert(0, root)
     os.makedirs(scratch, exist_ok=True)
@@ -328,6 +364,13 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list
         # Built before the import: a module that takes the memory leaves none to build it with.
         hoarded, had_room = frame({"event": "hoarded", "module": name}), has_headroom()
         module, error, warning = loader.import_one(name, path, root)
+        now = (check.__code__, check.__defaults__, tell.__code__, tell.__defaults__)
+        if now[0] is not sealed[0] or now[1] is not sealed[1] or now[2] is not sealed[2] or now[3] is not sealed[3]:
+            end(70)  # the seal itself was replaced: not even its report could be believed
+        changed = check(records)
+        if changed:
+            # It replaced part of the probe code: nothing this worker reports could be believed.
+            tell(sock, {"event": "tampered", "module": name, "what": changed})
         if had_room and not has_headroom():
             # It kept (nearly) all of the memory limit, so whatever allocates next would fail,
             # in any hook: the trusted side skips this module, as one that ended the import,
@@ -350,6 +393,13 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, list[str]], skip: list
         except ChannelClosed:
             return
         answer, out = session.dispatch(req, blob)
+        now = (check.__code__, check.__defaults__, tell.__code__, tell.__defaults__)
+        if now[0] is not sealed[0] or now[1] is not sealed[1] or now[2] is not sealed[2] or now[3] is not sealed[3]:
+            end(70)
+        changed = check(records)
+        if changed:
+            # The answer was built by replaced probe code: it is not sent, and this worker ends.
+            tell(sock, {"ok": False, "kind": "tampered", "what": changed})
         if roomy and not has_headroom():
             answer["retire"] = True
         send(sock, answer, out)
