@@ -135,8 +135,8 @@ class _Scan(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        dotted = _dotted(node)
-        name = self._resolve(dotted) if dotted is not None else None
+        dotted = _dotted(node) or ""
+        name = self._resolve(dotted) if dotted else None
         if name == "sys.modules":
             self.flag(node, MODULES, dotted)
         elif name in ("gc.callbacks", "sys.monitoring"):

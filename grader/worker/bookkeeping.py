@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -97,7 +98,7 @@ class Reading:
         where = _label(prefix)
 
         def table(key: str) -> list:
-            value = _dict_get(d, key)
+            value: Any = _dict_get(d, key)
             if type(value) not in _DICT_TYPES:
                 self.note(f"{where}'s `{key}` is a {type_name(value)}, not torch's dict")
                 if not isinstance(value, dict):

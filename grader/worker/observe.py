@@ -219,10 +219,10 @@ def summarize(m: Any, enc: Encoder | None = None, values: bool = False) -> dict:
     if not out["lazy"]:
         seen: set[int] = set()
         total = 0
-        for p in params:
-            if p["id"] not in seen:
-                seen.add(p["id"])
-                total += int(torch.Size(p["shape"]).numel())
+        for entry in params:
+            if entry["id"] not in seen:
+                seen.add(entry["id"])
+                total += int(torch.Size(entry["shape"]).numel())
         out["num_params"] = total
     return out
 
@@ -246,9 +246,9 @@ def transplant(m: nn.Module, state: dict[str, torch.Tensor]) -> dict:
     unexpected = sorted(n for n in registered if n not in state)
     shapes = []
     for n, v in state.items():
-        t = targets.get(n)
-        if t is not None and is_plain(t) and not is_lazy(t) and tuple(_shape(t)) != tuple(v.shape):
-            shapes.append({"name": n, "expected": list(v.shape), "found": list(_shape(t))})
+        target = targets.get(n)
+        if target is not None and is_plain(target) and not is_lazy(target) and tuple(_shape(target)) != tuple(v.shape):
+            shapes.append({"name": n, "expected": list(v.shape), "found": list(_shape(target))})
     report = {"missing": missing, "unexpected": unexpected, "shapes": shapes, "done": False}
     if missing or shapes:
         return report

@@ -71,7 +71,7 @@ def _static(cls: type, name: str) -> object:
 
 def _hooks() -> tuple:
     """What is installed that runs code in the middle of the probe code's own."""
-    out = [sys.gettrace(), sys.getprofile(), tuple(gc.callbacks)]
+    out: list[object] = [sys.gettrace(), sys.getprofile(), tuple(gc.callbacks)]
     monitoring = getattr(sys, "monitoring", None)
     if monitoring is not None:
         out.append(tuple(monitoring.get_tool(i) for i in range(6)))

@@ -79,7 +79,7 @@ def forget_probe_modules() -> None:
 
 
 def _as_sequential(m: nn.Module) -> tuple:
-    return copyreg._reconstructor, (nn.Sequential, object, None), dict(vars(m))
+    return copyreg._reconstructor, (nn.Sequential, object, None), dict(vars(m))  # type: ignore[attr-defined]
 
 
 class Session:
