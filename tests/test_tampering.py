@@ -218,6 +218,11 @@ def test_the_scan_is_bounded(tmp_path):
         (tmp_path / f"m{i:03}.py").write_text("import ctypes\n")
     found = scan.flags(tmp_path)
     assert len(found) == scan.MAX_FLAGS and all(f["file"].startswith("m") for f in found)
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(6):
+        (big / f"a{i}.py").write_text("import ctypes\n" + "x = 1\n" * (scan.MAX_SOURCE // 7))
+    assert [f["file"] for f in scan.flags(big)] == ["a0.py", "a1.py", "a2.py", "a3.py"]  # MAX_TOTAL
 
 
 # -- the instructor's reports -----------------------------------------------------------------------

@@ -15,8 +15,10 @@ import ast
 import os
 from pathlib import Path
 
+# Bounds on the trusted process's work: a submission is a few small modules.
 MAX_FILES = 200
-MAX_SOURCE = 2 << 20
+MAX_SOURCE = 1 << 20  # per file
+MAX_TOTAL = 4 << 20  # all files together
 MAX_FLAGS = 20
 
 GRADER_NAMES = ("_grader_worker", "grader.worker", "grader.trusted")
@@ -174,13 +176,17 @@ def _sources(root: Path) -> list[Path]:
 
 def flags(root: Path) -> list[dict]:
     """``{"file", "line", "what", "code"}`` for each use found in the submission's ``.py`` files
-    (the first ``MAX_FLAGS``, one per kind of use and line)."""
+    (the first ``MAX_FLAGS``, one per kind of use and line; files past the size bounds are not
+    read)."""
     out: list[dict] = []
     seen: set[tuple] = set()
+    budget = MAX_TOTAL
     for path in _sources(root):
         try:
-            if path.stat().st_size > MAX_SOURCE:
+            size = path.stat().st_size
+            if size > MAX_SOURCE or size > budget:
                 continue
+            budget -= size
             tree = ast.parse(path.read_bytes(), filename=str(path))
         except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
             continue
