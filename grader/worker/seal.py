@@ -180,14 +180,16 @@ class _Taker:
 
     def used(self, modules: Iterable[types.ModuleType]) -> None:
         """What the probe code's code names in builtins, library modules and tensor classes."""
-        names = self.names
+        # A module's own dunders (``__name__``, ``__file__``) are never looked up by the probe code.
+        names = {n for n in self.names if not n.startswith("__") or n in ("__import__", "__build_class__")}
         for name in sorted(names):
             if name in vars(builtins) and name not in FREE_BUILTINS:
                 self.item(f"builtins.{name}", vars(builtins), name)
         seen = {id(m) for m in modules}  # sealed whole already
-        todo = [v for m in modules for v in vars(m).values() if isinstance(v, types.ModuleType)]
-        while todo:
-            lib = todo.pop()
+        # The modules the probe code holds, and their submodules it names (``torch.optim``,
+        # ``os.path``, ``torch._C``): what ``a.b.c`` in its code can reach.
+        todo = [(v, 0) for m in modules for v in vars(m).values() if isinstance(v, types.ModuleType)]
+        for lib, depth in todo:  # breadth first: a module is read at the depth it is nearest
             if id(lib) in seen:
                 continue
             seen.add(id(lib))
@@ -195,10 +197,10 @@ class _Taker:
             for name in sorted(names):
                 if name in ns and (lib, name) not in FREE:
                     self.item(f"{lib.__name__}.{name}", ns, name)
-                    if isinstance(ns[name], types.ModuleType):
-                        todo.append(ns[name])
+                    if isinstance(ns[name], types.ModuleType) and depth < 1:
+                        todo.append((ns[name], depth + 1))
         for cls in TENSOR_CLASSES:
-            for name in sorted(names | set(TAKEOVERS)):
+            for name in sorted(names | set(TAKEOVERS) | {"__class__"}):
                 found = _static(cls, name)
                 if found is not _MISSING:
                     self.records.append(("static", f"{cls.__module__}.{cls.__qualname__}.{name}", cls, name, found))
