@@ -23,6 +23,7 @@ local variables of the loop that calls the check can still get past it (docs/con
 from __future__ import annotations
 
 import builtins
+import dis
 import gc
 import json.encoder
 import os
@@ -117,10 +118,54 @@ def _names(code: types.CodeType, into: set[str]) -> None:
             _names(const, into)
 
 
+# Code object -> the dotted names it looks up: the same in every worker, so the template
+# computes it once (``prepare``) and its forks inherit it.
+_CHAINS: dict[int, frozenset] = {}
+
+
+def prepare() -> None:
+    """Read the probe code's dotted names now (in the template, before it forks)."""
+    take()
+
+
+def _chains(code: types.CodeType, into: set[tuple[str, ...]]) -> None:
+    """The dotted names the code looks up from its globals or builtins, as written:
+    ``torch.optim.SGD`` is ``("torch", "optim", "SGD")``."""
+    known = _CHAINS.get(id(code))
+    if known is not None:
+        into.update(known)
+        return
+    found: set[tuple[str, ...]] = set()
+    _chains_of(code, found)
+    _CHAINS[id(code)] = frozenset(found)
+    into.update(found)
+
+
+def _chains_of(code: types.CodeType, into: set[tuple[str, ...]]) -> None:
+    chain: list[str] = []
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            if chain:
+                into.add(tuple(chain))
+            chain = [str(ins.argval)]
+        elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and chain:
+            chain.append(str(ins.argval))
+        elif chain:
+            into.add(tuple(chain))
+            chain = []
+    if chain:
+        into.add(tuple(chain))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _chains_of(const, into)
+
+
 class _Taker:
     def __init__(self) -> None:
         self.records: list[tuple] = []
-        self.names: set[str] = set()
+        self.names: set[str] = set()  # every name the code mentions (attributes of tensors among them)
+        self.chains: set[tuple[dict, tuple[str, ...]]] = set()  # (globals, dotted name), by id of globals
+        self.globals: dict[int, dict] = {}
         self.done: set[int] = set()
 
     def item(self, label: str, mapping: dict, key: object) -> None:
@@ -141,8 +186,14 @@ class _Taker:
             except ValueError:  # an empty cell: a name the function binds later
                 pass
         _names(fn.__code__, self.names)
+        found: set[tuple[str, ...]] = set()
+        _chains(fn.__code__, found)
+        self.globals[id(fn.__globals__)] = fn.__globals__
+        self.chains.update((id(fn.__globals__), chain) for chain in found)  # type: ignore[misc]
 
     def container(self, label: str, value: object) -> None:
+        if value is _CHAINS:
+            return  # read by ``take`` only, before any student code runs
         if type(value) is dict:
             self.records.append(("keys", label, value, frozenset(value)))
             for key in list(value):
@@ -179,28 +230,32 @@ class _Taker:
                 self.container(label, value)
 
     def used(self, modules: Iterable[types.ModuleType]) -> None:
-        """What the probe code's code names in builtins, library modules and tensor classes."""
-        # A module's own dunders (``__name__``, ``__file__``) are never looked up by the probe code.
-        names = {n for n in self.names if not n.startswith("__") or n in ("__import__", "__build_class__")}
-        for name in sorted(names):
-            if name in vars(builtins) and name not in FREE_BUILTINS:
-                self.item(f"builtins.{name}", vars(builtins), name)
-        seen = {id(m) for m in modules}  # sealed whole already
-        # The modules the probe code holds, and their submodules it names (``torch.optim``,
-        # ``os.path``, ``torch._C``): what ``a.b.c`` in its code can reach.
-        todo = [(v, 0) for m in modules for v in vars(m).values() if isinstance(v, types.ModuleType)]
-        for lib, depth in todo:  # breadth first: a module is read at the depth it is nearest
-            if id(lib) in seen:
+        """What the probe code looks up outside its own modules: each builtin it names, each
+        attribute of a library module it reaches by a dotted name (``torch.optim.SGD``,
+        ``os.path.join``), and each attribute it names of torch's tensor classes."""
+        ours = {id(m) for m in modules}
+        recorded: set[tuple[int, str]] = set()
+        for globals_id, chain in sorted(self.chains, key=lambda c: c[1]):
+            namespace = self.globals[globals_id]
+            root = chain[0]
+            if root not in namespace:
+                if root in vars(builtins) and root not in FREE_BUILTINS and (id(builtins), root) not in recorded:
+                    recorded.add((id(builtins), root))
+                    self.item(f"builtins.{root}", vars(builtins), root)
                 continue
-            seen.add(id(lib))
-            ns = vars(lib)
-            for name in sorted(names):
-                if name in ns and (lib, name) not in FREE:
-                    self.item(f"{lib.__name__}.{name}", ns, name)
-                    if isinstance(ns[name], types.ModuleType) and depth < 1:
-                        todo.append((ns[name], depth + 1))
+            current = namespace[root]
+            for name in chain[1:]:
+                if not isinstance(current, types.ModuleType) or id(current) in ours:
+                    break  # a class or an object (tensor classes below), or sealed whole already
+                ns = vars(current)
+                if name not in ns or (current, name) in FREE:
+                    break
+                if (id(current), name) not in recorded:
+                    recorded.add((id(current), name))
+                    self.item(f"{current.__name__}.{name}", ns, name)
+                current = ns[name]
         for cls in TENSOR_CLASSES:
-            for name in sorted(names | set(TAKEOVERS) | {"__class__"}):
+            for name in sorted(self.names | set(TAKEOVERS) | {"__class__"}):
                 found = _static(cls, name)
                 if found is not _MISSING:
                     self.records.append(("static", f"{cls.__module__}.{cls.__qualname__}.{name}", cls, name, found))
