@@ -9,9 +9,10 @@ submission is imported, ``take`` records:
   has finished running by then) and the object it holds; for each function there, its code,
   defaults and closure cells; for each class defined there, its own attributes (and their
   functions'); for each dict, list or set there (``OPERATIONS``), its items;
-- each builtin the probe code names, each attribute it names of the modules it uses
-  (``torch.no_grad``, ``os.path.join``), and of torch's tensor classes (``Tensor.detach``), as
-  attribute lookup would find it;
+- each builtin and library attribute the probe code looks up by a dotted name
+  (``torch.no_grad``, ``os.path.join``: read from its bytecode, once, in the template), and each
+  attribute it names of torch's tensor classes (``Tensor.detach``), as attribute lookup would
+  find it;
 - which trace, profile and garbage-collector callbacks, torch function modes and dispatch modes
   are installed (none).
 
