@@ -152,7 +152,7 @@ def given_parameters(args: dict) -> list[tuple[str, torch.Tensor]]:
 
 def summarize(m: Any, enc: Encoder | None = None, values: bool = False) -> dict:
     """Structure of a module, from torch's bookkeeping; with ``values`` the parameter and buffer
-    tensors too (each tensor sent once: the names of one Parameter share its value)."""
+    tensors too (each tensor sent once). ``errors`` stays empty: reading cannot raise."""
     if not is_module(m):
         return {"is_module": False, "type": type_name(m)}
     reading = Reading(m)
