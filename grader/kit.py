@@ -120,11 +120,13 @@ __all__ = [
     "exception_text",
     "expect",
     "expect_buffer_values",
+    "expect_as_built",
     "expect_buffers",
     "expect_gradients",
     "expect_is_module",
     "expect_module",
     "expect_outputs",
+    "expect_plain",
     "expect_sound",
     "expect_structure",
     "expect_tied",
@@ -294,7 +296,7 @@ class ModuleCase:
     grad_outputs: list[torch.Tensor | None]
     outputs: list[Any]
     input_grads: list[list[torch.Tensor | None]]
-    param_grads: list[dict[str, torch.Tensor | None]]
+    param_grads: list[dict[str, torch.Tensor | None]]  # every name, a tied Parameter's each time
     shapes: dict[str, tuple[int, ...]]
     num_params: int
     buffers: dict[str, tuple[int, ...]]
@@ -405,8 +407,12 @@ def module_case(
             in_grads.append(
                 [t.grad.detach().cpu() if isinstance(t, torch.Tensor) and t.grad is not None else None for t in xs]
             )
+            # Every name of a tied Parameter, so the gradient reaching each position is compared.
             p_grads.append(
-                {n: (p.grad.detach().cpu() if p.grad is not None else None) for n, p in net.named_parameters()}
+                {
+                    n: (p.grad.detach().cpu() if p.grad is not None else None)
+                    for n, p in net.named_parameters(remove_duplicate=False)
+                }
             )
             if given_params:
                 given_grads.append(
@@ -595,6 +601,7 @@ def expect_sound(after: ModuleSummary | None, allow_lazy: bool = False) -> Modul
         fail("the module could not be described")
     if after.errors:
         fail(f"the module is broken: {after.errors[0]}")
+    expect_plain(after)
     if after.hidden_modules:
         h = after.hidden_modules[0]
         fail(
@@ -606,12 +613,54 @@ def expect_sound(after: ModuleSummary | None, allow_lazy: bool = False) -> Modul
     return after
 
 
+def expect_plain(summary: ModuleSummary) -> None:
+    """torch's bookkeeping of the module is its plain kind: ``dict``s of ``nn.Parameter``s and
+    tensors, a tree without cycles. A ``dict`` subclass in ``_parameters``, a Parameter subclass,
+    is not described as if it were (``ModuleSummary.findings``)."""
+    if summary.findings:
+        fail(f"the module replaced torch's own bookkeeping: {summary.findings[0]}")
+
+
+def expect_as_built(obs: ModuleObservation) -> None:
+    """The module the hook returned (``obs.before``) is the one the checks looked at after
+    moving and running it (``obs.after``): plain bookkeeping, no modules hidden in plain
+    containers, and the same Parameters shared by the same names. A module that ties, unties or
+    registers modules only once the grader uses it (in its ``_apply``, ``train`` or ``forward``)
+    is judged as returned."""
+    before, after = obs.before, obs.after
+    if before is None or after is None:
+        return
+    expect_plain(before)
+    if before.hidden_modules and not after.hidden_modules:
+        h = before.hidden_modules[0]
+        fail(
+            f"as returned, submodule `{h.get('name')}` ({h.get('type')}) is kept in a plain container, so torch does not register it",
+            LIST_HINT,
+        )
+    names = {str(p.get("name")) for p in before.params} & {str(p.get("name")) for p in after.params}
+
+    def ties(summary: ModuleSummary) -> set[frozenset[str]]:
+        groups = (frozenset(n for n in g if n in names) for g in summary.tie_groups())
+        return {g for g in groups if len(g) > 1}
+
+    formed, broken = ties(after) - ties(before), ties(before) - ties(after)
+    if formed or broken:
+        group = sorted(next(iter(formed or broken)))
+        how = "are one Parameter only after" if formed else "stop being one Parameter after"
+        fail(
+            f"{short(group)} {how} the grader moved or ran the module: "
+            "the module the hook returns must already be the one it describes"
+        )
+
+
 def expect_structure(obs: ModuleObservation, case: ModuleCase) -> None:
     """Parameters registered under the contract's names and shapes, counted once each; the
     contract's buffers registered as buffers and no other constant tensor kept as a plain
-    attribute; no modules hidden in plain containers; nothing lazy left after a forward. All of it
+    attribute; no modules hidden in plain containers; nothing lazy left after a forward; and the
+    module as the hook returned it shares the same Parameters (``expect_as_built``). All of it
     device-free: the verdict is the same on every machine."""
     expect_module(obs, case)
+    expect_as_built(obs)
     after = expect_sound(obs.after)
     expect_buffers(after, case.buffers, case.parts)
     plain = [n for n in obs.plain_tensors if n not in case.buffers and not _advised_part(n, case.parts)]
@@ -719,11 +768,21 @@ def expect_buffer_values(
             fail(problem, hint)
 
 
-def expect_tied(after: ModuleSummary | None, groups: Sequence[Sequence[str]], what: str = "the module") -> None:
+def expect_tied(
+    after: ModuleSummary | None,
+    groups: Sequence[Sequence[str]],
+    what: str = "the module",
+    before: ModuleSummary | None = None,
+) -> None:
     """Each group of names is one Parameter object. Two Parameters on one storage and two
-    independent copies are different findings, each with its own message."""
+    independent copies are different findings, each with its own message. With ``before`` (the
+    module as the hook returned it, ``ModuleObservation.before``), the groups must hold there
+    too: a tie made only when the grader moves or runs the module is not the module returned."""
+    if before is not None:
+        expect_tied(before, groups, f"{what}, as returned,")
     if after is None:
         fail(f"{what} could not be described")
+    expect_plain(after)
     if not after.params:
         fail(f"{what} has no registered parameters", LIST_HINT if after.hidden_modules else None)
     for group in groups:

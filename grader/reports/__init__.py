@@ -199,3 +199,31 @@ def all_passed(result: dict) -> bool:
         h["status"] in ("passed", "skipped") and all(c["status"] in ("passed", "skipped") for c in h.get("checks", []))
         for _, h in graded_hooks(result)
     )
+
+
+INTEGRITY_TITLE = "Integrity (for the instructor: worth no points by itself)"
+
+
+def _escaped(text: object, limit: int = 300) -> str:
+    """One line of text: control characters shown as escapes, length capped."""
+    out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def integrity_lines(result: dict, options: ReportOptions) -> list[str]:
+    """The result's ``integrity`` entries, one line each, for an instructor audience only (a
+    student's report never shows them): what the submission's source reaches for (file and
+    line) and the grader code its workers found changed."""
+    if options.audience != "instructor":
+        return []
+    lines = []
+    for entry in result.get("integrity") or []:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("source") == "worker":
+            changed = ", ".join(str(x) for x in entry.get("changed") or [])
+            line = f"while {entry.get('during', '?')}: {entry.get('what', '')}" + (f" ({changed})" if changed else "")
+        else:
+            line = f"{entry.get('file', '?')}, line {entry.get('line', '?')}: {entry.get('what', '')} ({entry.get('code', '')})"
+        lines.append(_escaped(line))
+    return lines

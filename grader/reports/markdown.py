@@ -8,7 +8,18 @@ Students read step summaries, so messages of checks that are not visible are wit
 
 from __future__ import annotations
 
-from . import ReportFormat, ReportOptions, folded_checks, graded_hooks, hook_notes, percent, points, total
+from . import (
+    INTEGRITY_TITLE,
+    ReportFormat,
+    ReportOptions,
+    folded_checks,
+    graded_hooks,
+    hook_notes,
+    integrity_lines,
+    percent,
+    points,
+    total,
+)
 
 ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "not_attempted": "⬜", "skipped": "⏭️"}
 LABELS = {
@@ -82,6 +93,11 @@ def render(result: dict, options: ReportOptions) -> str:
     if result.get("warnings"):
         lines += ["### Warnings", ""]
         lines += [f"- {_cell(w)}" for w in result["warnings"]]
+        lines.append("")
+    flagged = integrity_lines(result, options)
+    if flagged:
+        lines += [f"### {INTEGRITY_TITLE}", ""]
+        lines += _fenced("\n".join(flagged), "")
         lines.append("")
     sandbox = result.get("sandbox", {}).get("level", "?")
     version = result.get("versions", {}).get("grader", "")

@@ -3,7 +3,16 @@ failure with its message and hint. Colour only when writing to a terminal."""
 
 from __future__ import annotations
 
-from . import ReportFormat, ReportOptions, graded_hooks, hook_notes, shows_details, withheld
+from . import (
+    INTEGRITY_TITLE,
+    ReportFormat,
+    ReportOptions,
+    graded_hooks,
+    hook_notes,
+    integrity_lines,
+    shows_details,
+    withheld,
+)
 from . import total as grade_total
 
 COLORS = {"passed": "32", "failed": "31", "error": "35", "not_attempted": "33", "skipped": "36"}
@@ -93,6 +102,11 @@ def render(result: dict, options: ReportOptions) -> str:
             lines.append(f"  {paint(cid, status)}: {message}")
             if hint:
                 lines.append(f"      hint: {hint}")
+    flagged = integrity_lines(result, options)
+    if flagged:
+        lines.append("")
+        lines.append(f"{INTEGRITY_TITLE}:")
+        lines += [f"  - {line}" for line in flagged]
     total, mx = grade_total(result), result["max_score"]
     pct = 100.0 * total / mx if mx else 0.0
     lines.append("")

@@ -318,6 +318,7 @@ class _Run:
 
         self.close()
         grader, client = self.grader, self.client
+        integrity = self.integrity()
         discovery = client.discovery
         # Warnings are for the student (near-miss names, advice from checks); problems of the
         # checks themselves (a plugin bug) are for the instructor: `grading_errors`.
@@ -341,6 +342,8 @@ class _Run:
                 **({"grading_errors": list(errors)} if errors else {}),
                 # Files that do not parse, shown atop the reports as Python shows them.
                 **({"syntax_errors": discovery.syntax_errors} if discovery and discovery.syntax_errors else {}),
+                # For the instructor only, and worth no points by itself.
+                **({"integrity": integrity} if integrity else {}),
                 # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
                 **({"selection": [h for h in grader.course.hooks if h in self.selected]} if self.selected else {}),
                 **({"assignment": grader.assignment.describe(grader.course)} if grader.assignment else {}),
@@ -350,3 +353,21 @@ class _Run:
         )
         grader.pm.hook.grader_result(result=result)
         return result
+
+    def integrity(self) -> list[dict]:
+        """What the submission reached for beyond its own work: uses in its source of the
+        grader's internals, stack frames, the garbage collector or the interpreter's hooks
+        (``scan``), and the probe code its workers found changed (``seal``)."""
+        from .scan import flags
+
+        out = [{"source": "source", **f} for f in flags(Path(self.submission))]
+        for t in self.client.tampering[:20]:
+            out.append(
+                {
+                    "source": "worker",
+                    "what": "changed the grader's own code in the worker",
+                    "during": t["during"],
+                    "changed": list(t["what"]),
+                }
+            )
+        return out

@@ -88,6 +88,9 @@ class SubmissionClient:
         self.discovery: Discovery | None = None
         self.skip: list[str] = []
         self.failed_imports: dict[str, str] = {}
+        # What a worker found changed in its own probe code (``grader.worker.seal``), for the
+        # instructor: ``{"during": ..., "what": [...]}`` each.
+        self.tampering: list[dict] = []
         self._cache: dict[str, Answer] = {}
         self.started = time.monotonic()
         self.workers_started = 0
@@ -134,6 +137,9 @@ class SubmissionClient:
                         deadline = time.monotonic() + self.timeouts.import_module
                     elif event == "hoarded" and current is not None and msg.get("module") == current:
                         raise _Hoarded(current)
+                    elif event == "tampered" and current is not None and msg.get("module") == current:
+                        self._tampered(f"importing `{current}`", msg.get("what"))
+                        raise _Tampered(current)
                     elif event == "ready":
                         if self.discovery is None:
                             static = self.sources.static
@@ -175,6 +181,8 @@ class SubmissionClient:
                     how = f"did not finish importing within {self.timeouts.import_module:g} s"
                 elif isinstance(e, _Hoarded):
                     how = "kept nearly all of the worker's memory limit once imported, leaving too little for any check"
+                elif isinstance(e, _Tampered):
+                    how = "changed the grader's own code in the worker while importing, so nothing the worker reports could be believed"
                 elif cell is not None:
                     how = "ended the worker while running its cells (it exited, crashed or was killed)"
                 else:
@@ -317,12 +325,29 @@ class SubmissionClient:
             raise BadAnswer(f"`{hook}` returned something that cannot be sent back: {body.get('message')}")
         if kind == "bad_request":
             raise RuntimeError(f"grader bug: the worker rejected a request: {body.get('message')}")
+        if kind == "tampered":
+            w.kill()  # it ends itself; the next request gets a fresh worker
+            self._tampered(what, body.get("what"))
+            raise WorkerFailure(
+                "tampered",
+                f"the grader's own code in the worker was changed while running {what}, so its answer was not used",
+            )
         w.kill()
         raise BadAnswer(f"the worker answered garbage while running {what}")
+
+    def _tampered(self, during: str, what: object) -> None:
+        """Record what a worker found changed in its probe code (names of the grader's own
+        functions and attributes, as the worker gave them: for the instructor's report)."""
+        names = [str(x)[:200] for x in what[:8]] if isinstance(what, list) else []
+        self.tampering.append({"during": during, "what": names})
 
 
 class _Hoarded(ChannelError):
     """The worker's report: the module it just imported kept (nearly) all of its memory limit."""
+
+
+class _Tampered(ChannelError):
+    """The worker's report: the module it just imported changed the worker's probe code."""
 
 
 def _what(op: dict) -> str:

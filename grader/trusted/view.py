@@ -104,6 +104,8 @@ class ModuleSummary:
         keys = data.get("state_dict_keys")
         self.state_dict_keys: list[str] | None = [str(k) for k in keys] if isinstance(keys, list) else None
         self.errors = [str(e) for e in data.get("errors", []) if isinstance(e, str)]
+        # Where torch's bookkeeping of the module is not its plain kind (``worker.bookkeeping``).
+        self.findings = [str(e) for e in data.get("findings", []) if isinstance(e, str)]
         self.lazy = bool(data.get("lazy"))
         n = data.get("num_params")
         self.num_params: int | None = int(n) if isinstance(n, int) and not isinstance(n, bool) else None

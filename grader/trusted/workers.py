@@ -20,15 +20,21 @@ from ..worker import template as template_protocol  # stdlib-only at import time
 
 WORKER_DIR = str(Path(__file__).resolve().parent.parent / "worker")
 
+# The template's start: load the worker package under a name of its own (``_grader_worker``). Its
+# names stay inside ``_start``, so the script's namespace
+# (``__main__``) holds nothing of the package; each worker takes the package out of ``sys.modules``
+# before it imports a submission (``serve.forget_probe_modules``).
 _BOOT = (
     "import sys\n"
     "del sys.path[0]\n"  # '' (the working directory) for -c: what -I would drop
-    "import importlib.util\n"
-    "d=sys.argv[1]\n"
-    "s=importlib.util.spec_from_file_location('_grader_worker',d+'/__init__.py',submodule_search_locations=[d])\n"
-    "m=importlib.util.module_from_spec(s);sys.modules['_grader_worker']=m;s.loader.exec_module(m)\n"
-    "from _grader_worker.template import main\n"
-    "main(int(sys.argv[2]))\n"
+    "def _start(d, fd):\n"
+    "    import importlib.util\n"
+    "    s=importlib.util.spec_from_file_location('_grader_worker',d+'/__init__.py',submodule_search_locations=[d])\n"
+    "    m=importlib.util.module_from_spec(s);sys.modules['_grader_worker']=m;s.loader.exec_module(m)\n"
+    "    from _grader_worker.template import main\n"
+    "    del s, m\n"
+    "    main(fd)\n"
+    "_start(sys.argv[1], int(sys.argv[2]))\n"
 )
 
 # What every worker runs with: nothing inherited from the grader's own environment.

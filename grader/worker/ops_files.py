@@ -101,7 +101,7 @@ def file_call(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
 
 
 def _storages(module: nn.Module) -> set:
-    return {(str(p.device), p.untyped_storage().data_ptr()) for p in module.parameters()}
+    return {(str(p.device), p.untyped_storage().data_ptr()) for _, p in observe.named_parameters(module)}
 
 
 @operation("reuse_layers")
@@ -110,13 +110,15 @@ def reuse_layers(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
     old, new = args["old"], args["new"]
     value = session.hook(req["hook"])(**args)
     old_storages = _storages(old)
-    shared = [n for n, p in new.named_parameters() if (str(p.device), p.untyped_storage().data_ptr()) in old_storages]
+    shared = [
+        n for n, p in observe.named_parameters(new) if (str(p.device), p.untyped_storage().data_ptr()) in old_storages
+    ]
     summary = {"$module": observe.summarize(new, enc, values=True)}
     # Change every value of old afterwards: a copy does not notice, an alias (or a view) does.
     with torch.no_grad():
-        for p in old.parameters():
+        for _, p in observe.named_parameters(old):
             p.add_(1.0)
-    later = {n: p.detach().clone() for n, p in new.named_parameters()}
+    later = {n: p.detach().clone() for n, p in observe.named_parameters(new)}
     return {
         "returned_new": value is new,
         "returned_type": type(value).__name__,

@@ -21,11 +21,11 @@ def net_apply(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
     args = session.args(req, tensors)
     net = args["net"]
     fn = session.hook(req["hook"])
-    before = dict(net.named_parameters(remove_duplicate=False))
+    before = dict(observe.named_parameters(net, remove_duplicate=False))
     # Seeded from the request, so a random init (and the grader's verdict on it) is reproducible.
     torch.default_generator.manual_seed(int(req.get("seed") or 0))
     returned = net.apply(fn)
-    after = dict(net.named_parameters(remove_duplicate=False))
+    after = dict(observe.named_parameters(net, remove_duplicate=False))
     return {
         "summary": observe.summarize(net, enc, values=True),
         "kept": {name: after.get(name) is p for name, p in before.items()},

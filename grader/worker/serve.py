@@ -7,6 +7,7 @@ that lets the worker tell a right answer from a wrong one.
 
 from __future__ import annotations
 
+import copyreg
 import mmap
 import os
 import sys
@@ -17,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import arch, loader, notebook, observe
+from . import arch, loader, notebook, observe, seal
+from .bookkeeping import Reading, is_module
 from .wire import ChannelClosed, Encoder, decode, frame, recv, send, unpack_tensors
 
 MAX_FILE = 256 << 20
@@ -43,24 +45,49 @@ class BadRequest(Exception):
     pass
 
 
+# The shim's source: run in the shim's own namespace, so that nothing in it (a function's
+# ``__globals__``) leads back to this module.
+SHIM = """
+def hookimpl(function=None, **opts):
+    def mark(fn):
+        fn.grader_impl = dict(opts)
+        return fn
+
+    return mark(function) if function is not None else mark
+"""
+
+
 def install_shim() -> None:
     """``import grader`` inside the worker gives only the ``hookimpl`` marker."""
     shim = types.ModuleType("grader", "The grader's marker for hook implementations.")
-
-    def hookimpl(function: Callable | None = None, **opts: Any):
-        def mark(fn: Callable) -> Callable:
-            fn.grader_impl = dict(opts)
-            return fn
-
-        return mark(function) if function is not None else mark
-
-    shim.hookimpl = hookimpl  # type: ignore[attr-defined]
+    exec(compile(SHIM, "<grader>", "exec"), vars(shim))
     for name in [n for n in sys.modules if n == "grader" or n.startswith("grader.")]:
         del sys.modules[name]
     sys.modules["grader"] = shim
 
 
+def forget_probe_modules() -> None:
+    """Take this package's modules out of ``sys.modules``, before the submission is imported:
+    its code cannot reach the probe code by name (``sys.modules["_grader_worker.observe"]``). They
+    stay loaded (the probe code holds them). A module the grader built with ``arch.Container``
+    then pickles (``torch.save(net, path)``) as the ``nn.Sequential`` it behaves as, its own
+    module having no importable name any more."""
+    package = __name__.rpartition(".")[0]
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
+    copyreg.pickle(arch.Container, _as_sequential)
+
+
+def _as_sequential(m: nn.Module) -> tuple:
+    return copyreg._reconstructor, (nn.Sequential, object, None), dict(vars(m))  # type: ignore[attr-defined]
+
+
 class Session:
+    """What the worker keeps between requests. Slots: no instance attribute can shadow one of
+    its methods (the seal guards the class)."""
+
+    __slots__ = ("root", "scratch", "impls", "handles", "factories")
+
     def __init__(self, root: str, scratch: str, impls: dict[str, Callable]):
         self.root, self.scratch, self.impls = root, scratch, impls
         self.handles: dict[int, Any] = {}
@@ -136,8 +163,8 @@ class Session:
     def _factory_report(self, f: arch.Factory, result: Any) -> dict:
         made = {id(m): i for i, m in enumerate(f.made)}
         order = []
-        if isinstance(result, nn.Module):
-            for _, sub in result.named_modules(remove_duplicate=False):
+        if is_module(result):
+            for _, sub in Reading(result).modules(remove_duplicate=False):
                 if id(sub) in made:
                     order.append(made[id(sub)])
         return {"calls": len(f.made), "order": order}
@@ -153,11 +180,12 @@ class Session:
         args = self.args(req, tensors)
         m = self.hook(req["hook"])(**args)
         out: dict[str, Any] = {}
-        if not isinstance(m, nn.Module):
-            out["not_module"] = {"type": type(m).__name__, "value": enc.encode(m)}
+        if not is_module(m):
+            out["not_module"] = {"type": observe.type_name(m), "value": enc.encode(m)}
             return out
-        if req.get("before"):
-            out["before"] = observe.summarize(m)
+        # Always, whatever ``before`` asks: the module as the hook returned it, before the grader
+        # runs anything of it (``.to()`` runs the class's ``_apply``, a forward its ``forward``).
+        out["before"] = observe.summarize(m)
         # Constant tensors kept as plain attributes, as the hook built the module (a forward may
         # stash more): judged device-free by the structure checks.
         out["plain_tensors"] = observe.plain_tensor_names(m)
@@ -211,7 +239,8 @@ class Session:
         inputs = [decode(x, tensors, special).to(device) for x in run["inputs"]]
         if grads:
             inputs = [x.requires_grad_(True) if x.is_floating_point() or x.is_complex() else x for x in inputs]
-        for p in m.parameters():
+        registered = observe.named_parameters(m, remove_duplicate=False)
+        for _, p in registered:
             p.grad = None
         for _, p in given:
             p.grad = None
@@ -233,7 +262,16 @@ class Session:
             except BaseException as e:
                 res["backward_error"] = loader.describe_exception(e, self.root)["message"]
         res["dx"] = [enc.encode(x.grad) if x.grad is not None else None for x in inputs]
-        res["grads"] = {name: (enc.encode(p.grad) if p.grad is not None else None) for name, p in m.named_parameters()}
+        # Every name of every registered Parameter (a tied one under each of its names), each
+        # gradient sent once: the trusted side compares the gradient reaching each position.
+        sent: dict[int, Any] = {}
+        grads = {}
+        for name, p in registered:
+            g = observe.grad_of(p) if observe.is_plain(p) else None
+            if g is not None and id(g) not in sent:
+                sent[id(g)] = enc.encode(g)
+            grads[name] = None if g is None else sent[id(g)]
+        res["grads"] = grads
         if given:
             res["given_grads"] = {label: (enc.encode(p.grad) if p.grad is not None else None) for label, p in given}
         return res
@@ -266,8 +304,8 @@ class Session:
     def op_facts(self, req: dict, tensors: dict, enc: Encoder) -> dict:
         args = self.args(req, tensors)
         m = self.hook(req["hook"])(**args)
-        if not isinstance(m, nn.Module):
-            return {"not_module": {"type": type(m).__name__}}
+        if not is_module(m):
+            return {"not_module": {"type": observe.type_name(m)}}
         return {"facts": observe.list_facts(m, [s for _, s in observe.given_modules(args)])}
 
     def op_file_read(self, req: dict, tensors: dict, enc: Encoder) -> dict:
@@ -287,7 +325,7 @@ class Session:
         return {}
 
     def dispatch(self, req: dict, blob: bytes) -> tuple[dict, bytes]:
-        enc = Encoder(fallback=lambda v, e: {"$module": observe.summarize(v)} if isinstance(v, nn.Module) else None)
+        enc = Encoder(fallback=lambda v, e: {"$module": observe.summarize(v)} if is_module(v) else None)
         op = getattr(self, f"op_{req.get('op')}", None)
         if op is None and req.get("op") in OPERATIONS:
             fn = OPERATIONS[req["op"]]
@@ -312,9 +350,19 @@ class Session:
 
 
 def serve(sock, root: str, scratch: str, hooks: dict[str, Any], skip: list[str]) -> None:
-    """Import the submission (reporting each module), then serve requests until the channel closes.
-    ``hooks``: what ``loader.find_hooks`` needs to find each hook."""
+    """Import the submission (reporting each module), then serve requests until the channel
+    closes. ``hooks``: what ``loader.find_hooks`` needs to find each hook. The probe code is
+    sealed first (``seal``) and checked after each module's import and before each answer: a
+    module that changed it is reported (``tampered``) and this worker ends, as it does after an
+    answer it finds tampered with."""
     install_shim()
+    # Taken before any of the submission's code runs, and kept in this frame's local variables
+    # only: the check and the report are the functions loaded now (their code and defaults
+    # compared before each use), whatever the submission rebinds later.
+    # (No nested function here: its code could be replaced through this frame.)
+    records, check, tell, end = seal.take(), seal.broken, seal.tell, os._exit
+    sealed = (check.__code__, check.__defaults__, tell.__code__, tell.__defaults__)
+    forget_probe_modules()
     root = os.path.abspath(root)
     sys.path.insert(0, root)
     os.makedirs(scratch, exist_ok=True)
@@ -336,6 +384,13 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, Any], skip: list[str])
             info.update(file=cells.pop("file"), cells=cells)
         else:
             module, error, warning = loader.import_one(name, path, root)
+        now = (check.__code__, check.__defaults__, tell.__code__, tell.__defaults__)
+        if now[0] is not sealed[0] or now[1] is not sealed[1] or now[2] is not sealed[2] or now[3] is not sealed[3]:
+            end(70)  # the seal itself was replaced: not even its report could be believed
+        changed = check(records)
+        if changed:
+            # It replaced part of the probe code: nothing this worker reports could be believed.
+            tell(sock, {"event": "tampered", "module": name, "what": changed})
         if had_room and not has_headroom():
             # It kept (nearly) all of the memory limit, so whatever allocates next would fail,
             # in any hook: the trusted side skips this module, as one that ended the import,
@@ -359,6 +414,13 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, Any], skip: list[str])
         except ChannelClosed:
             return
         answer, out = session.dispatch(req, blob)
+        now = (check.__code__, check.__defaults__, tell.__code__, tell.__defaults__)
+        if now[0] is not sealed[0] or now[1] is not sealed[1] or now[2] is not sealed[2] or now[3] is not sealed[3]:
+            end(70)
+        changed = check(records)
+        if changed:
+            # The answer was built by replaced probe code: it is not sent, and this worker ends.
+            tell(sock, {"ok": False, "kind": "tampered", "what": changed})
         if roomy and not has_headroom():
             answer["retire"] = True
         send(sock, answer, out)

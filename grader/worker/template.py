@@ -62,8 +62,9 @@ def _preload() -> dict:
     import inspect  # noqa: F401
     import traceback  # noqa: F401
 
-    from . import arch, confine, loader, observe, precision, serve, wire  # noqa: F401
+    from . import arch, confine, loader, observe, precision, seal, serve, wire  # noqa: F401
 
+    seal.prepare()  # what the probe code looks up, read once for every worker
     policy = precision.apply()  # inherited by every forked worker
     return {
         "confine": confine.features(),  # what a worker can apply (Landlock ABI, seccomp)

@@ -28,6 +28,7 @@ from grader.kit import (
     describe_module,
     exception_text,
     expect_is_module,
+    expect_plain,
     expect_sound,
     fail,
     fail_raised,
@@ -105,6 +106,7 @@ def expect_lazy_split(obs: ModuleObservation, lazy: Lazy) -> None:
         fail("the module could not be described before its first forward")
     if before.errors:
         fail(f"the module is broken before its first forward: {before.errors[0]}")
+    expect_plain(before)
     want = lazy.lazy_at_construction
     found = {str(p.get("name")): p for p in before.params}
     missing = [n for n in want if n not in found]

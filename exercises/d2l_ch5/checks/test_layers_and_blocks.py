@@ -103,7 +103,8 @@ def test_repeated_structure(hook, repeated, sub):
 @pytest.mark.parametrize("hook", ["my_sequential"])
 def test_tying(hook, repeated, sub):
     """Positions 2 and 4 hold one Parameter object (not a copy, not two Parameters on one memory)."""
-    expect_tied(repeated.case.observe(sub).after, [["2.weight", "4.weight"], ["2.bias", "4.bias"]])
+    obs = repeated.case.observe(sub)
+    expect_tied(obs.after, [["2.weight", "4.weight"], ["2.bias", "4.bias"]], before=obs.before)
 
 
 # -- list_sequential and list_storage_problems (exercise 5.1.1) --------------------------------
@@ -126,6 +127,7 @@ def test_forward(hook, case, sub, tolerance):
 def test_unregistered(hook, sub, seed, cache):
     """The modules live in a plain list: `parameters()` and `state_dict()` are empty."""
     list_facts = _list_facts(sub, seed, cache)
+    _expect_plain_facts(list_facts)
     if list_facts["num_parameters"]:
         fail(
             f"`parameters()` yields {list_facts['num_parameters']} tensors: the modules are registered, "
@@ -135,6 +137,13 @@ def test_unregistered(hook, sub, seed, cache):
         fail(
             f"`state_dict()` has entries ({short(list_facts['state_dict_keys'])}): the modules are registered somewhere"
         )
+
+
+def _expect_plain_facts(facts: dict) -> None:
+    """The module's bookkeeping is torch's plain kind (else its facts describe a forgery)."""
+    findings = facts.get("findings") or []
+    if findings:
+        fail(f"the module replaced torch's own bookkeeping: {findings[0]}")
 
 
 def _claims(sub) -> set:
@@ -172,9 +181,12 @@ CLAIMS = {
     ),
     "device_not_propagated": (
         lambda f: f["double_reaches_hidden"] is False,
-        "`.double()` converts the listed modules' parameters",
+        "the listed modules are registered, so `.double()` converts their parameters",
     ),
-    "train_eval_not_propagated": (lambda f: f["eval_reaches_hidden"] is False, "`.eval()` reaches every listed module"),
+    "train_eval_not_propagated": (
+        lambda f: f["eval_reaches_hidden"] is False,
+        "the listed modules are registered, so `.eval()` reaches every one",
+    ),
     "repr_empty": (lambda f: f["repr_shows_listed"] is False, "`repr(net)` shows the listed modules"),
 }
 
@@ -192,6 +204,7 @@ def test_claims_hold(hook, sub, seed, cache):
         fail(uses("list_sequential", e.message))
     except SubmissionRaised as e:
         fail(uses("list_sequential", str(e)))
+    _expect_plain_facts(facts)
     for word in sorted(claims):
         holds, why_not = CLAIMS[word]
         if not holds(facts):

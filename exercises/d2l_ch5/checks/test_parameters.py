@@ -70,7 +70,8 @@ def test_structure(hook, case, sub):
 @pytest.mark.parametrize("hook", ["shared_mlp"])
 def test_tying(hook, case, sub):
     """Positions 2 and 4 hold one Parameter object (not a copy, not two Parameters on one memory)."""
-    expect_tied(case.case.observe(sub).after, SHARED_TIES)
+    obs = case.case.observe(sub)
+    expect_tied(obs.after, SHARED_TIES, before=obs.before)
 
 
 # -- param_shapes (exercise 5.2.1) ------------------------------------------------------------------

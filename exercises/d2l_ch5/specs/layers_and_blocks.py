@@ -110,9 +110,10 @@ def list_storage_problems() -> set[str]:
     ``train_eval_not_propagated``, ``repr_empty``.
 
     Graded: every claimed problem must really occur for your own ``list_sequential``, built on
-    modules the grader passes (it tries each: ``parameters()``, ``state_dict()``,
-    ``torch.optim.SGD``, ``.double()``, ``.eval()`` and ``repr`` on the result); and
-    ``parameters_not_registered`` and ``state_dict_empty`` must be claimed. Unknown words fail.
+    modules the grader passes (it looks at what torch registered in the result: its parameters,
+    its ``state_dict``, an optimizer on those parameters, whether ``.double()`` and ``.eval()``
+    reach the modules, and ``repr``); and ``parameters_not_registered`` and ``state_dict_empty``
+    must be claimed. Unknown words fail.
     """
 
 
