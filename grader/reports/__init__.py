@@ -3,9 +3,12 @@ output from the JSON result alone, so no two formats can disagree about a score.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
+
+from .. import sanitize
 
 if TYPE_CHECKING:
     from pluggy import PluginManager
@@ -182,6 +185,53 @@ def percent(result: dict) -> float:
 
 def points(x: float) -> str:
     return f"{x:.4g}" if abs(x) < 1e4 else f"{x:.6g}"
+
+
+# -- Markdown that renders what it says (the markdown and gradescope formats) ----------------------
+
+_PUNCTUATION = re.compile(r"([!-/:-@\[-_{-~])")  # ASCII punctuation but the backtick
+
+
+def markdown_inline(text: str) -> str:
+    """``text`` (sanitized, on one line) as inline Markdown that a renderer shows as written:
+    outside code spans every ASCII punctuation character is backslash-escaped (CommonMark
+    renders an escaped one literally), so no link, image, autolink, HTML, entity, emphasis or
+    block marker can start; code spans (a run of backticks up to the next run of the same
+    length, where nothing is interpreted) are kept, and a run of backticks that closes nothing
+    is escaped."""
+    s = " ".join(sanitize.text(text).split("\n"))
+    runs = list(re.finditer("`+", s))
+    out, at, i = [], 0, 0
+    while i < len(runs):
+        opening = runs[i]
+        close = next((j for j in range(i + 1, len(runs)) if len(runs[j].group()) == len(opening.group())), None)
+        out.append(_PUNCTUATION.sub(r"\\\1", s[at : opening.start()]))
+        if close is None:
+            out.append("\\`" * len(opening.group()))
+            at, i = opening.end(), i + 1
+        else:
+            out.append(s[opening.start() : runs[close].end()])
+            at, i = runs[close].end(), close + 1
+    out.append(_PUNCTUATION.sub(r"\\\1", s[at:]))
+    return "".join(out)
+
+
+def markdown_code(text: str) -> str:
+    """``text`` (sanitized, on one line) as one code span, whatever backticks it holds."""
+    s = sanitize.name(text, 1000)
+    ticks = "`" * (max((len(r) for r in re.findall("`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{ticks}{pad}{s}{pad}{ticks}"
+
+
+def markdown_fence(text: str, indent: str = "") -> list[str]:
+    """``text`` (sanitized) as the lines of a fenced block that no backtick run inside it can
+    close, each line indented by ``indent``."""
+    text = sanitize.text(text)
+    ticks = "```"
+    while ticks in text:
+        ticks += "`"
+    return [f"{indent}{ticks}text", *(f"{indent}{line}" for line in text.split("\n")), f"{indent}{ticks}"]
 
 
 def all_passed(result: dict) -> bool:

@@ -14,6 +14,7 @@ import html
 import statistics
 from dataclasses import dataclass
 
+from .. import sanitize
 from . import folded_checks, graded_hooks, points
 from .gradebook import GRADED, GRADING_ERROR, TIMED_OUT, Entry
 
@@ -99,7 +100,7 @@ def render(entries: list[Entry], title: str = "Class report") -> str:
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(sanitize.text(text), quote=True)
 
 
 def _distribution_svg(counts: list[int], n: int) -> str:

@@ -1,8 +1,13 @@
 """``--format text`` (the default): a per-section table, then each failure with its message and
-hint. Colour only when writing to a terminal."""
+hint. Colour only when writing to a terminal.
+
+Everything a submission can influence is sanitized (``grader.sanitize``), and the continuation
+lines of a message are indented and marked, so no line it writes can pose as the report's own
+(a second ``Score:`` line)."""
 
 from __future__ import annotations
 
+from .. import sanitize
 from . import ReportFormat, ReportOptions, graded_hooks, shows_details, withheld
 from . import total as grade_total
 
@@ -20,17 +25,24 @@ def _pts(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _block(text: str, indent: str) -> str:
+    """``text`` sanitized, each continuation line indented and marked (``| ``): no line a
+    message, warning or hint holds can start like one of the report's own (``Score:``), at the
+    margin or indented."""
+    return sanitize.text(text).replace("\n", f"\n{indent}| ")
+
+
 def render(result: dict, options: ReportOptions) -> str:
     def paint(text: str, status: str) -> str:
         return f"\x1b[{COLORS[status]}m{text}\x1b[0m" if options.color and status in COLORS else text
 
-    lines = [f"grader: {result['submission']}"]
+    lines = [f"grader: {sanitize.name(result['submission'], 1000)}"]
     sandbox = result.get("sandbox", {})
     lines.append(
         f"seed {result['seed']} · devices {', '.join(result.get('devices', []))} · sandbox {sandbox.get('level', '?')}"
     )
     for w in result.get("warnings", []):
-        lines.append(paint(f"warning: {w}", "not_attempted"))
+        lines.append(paint(f"warning: {_block(w, '    ')}", "not_attempted"))
     sections = result.get("sections", {})
     by_section: dict[str, list[tuple[str, dict]]] = {}
     graded = graded_hooks(result)
@@ -64,9 +76,9 @@ def render(result: dict, options: ReportOptions) -> str:
         lines.append("")
         lines.append("What did not pass:")
         for cid, status, message, hint in failures:
-            lines.append(f"  {paint(cid, status)}: {message}")
+            lines.append(f"  {paint(cid, status)}: {_block(message, '      ')}")
             if hint:
-                lines.append(f"      hint: {hint}")
+                lines.append(f"      hint: {_block(hint, '        ')}")
     total, mx = grade_total(result), result["max_score"]
     pct = 100.0 * total / mx if mx else 0.0
     lines.append("")
@@ -76,7 +88,7 @@ def render(result: dict, options: ReportOptions) -> str:
         )
     lines.append(f"Score: {_pts(total)}/{_pts(mx)} ({pct:.1f}%)")
     if result.get("grading_error"):
-        lines.append(paint(f"grading error: {result['grading_error']}", "error"))
+        lines.append(paint(f"grading error: {_block(result['grading_error'], '    ')}", "error"))
     return "\n".join(lines) + "\n"
 
 
