@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import resource
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -226,6 +227,12 @@ class Grader:
         self.template.close()
 
 
+def _own_cpu() -> float:
+    """CPU seconds this process (all its threads, none of its children) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class _Run:
     """One submission's run: its workers (a client on the template, through the level's launcher),
     the context its checks see, and what its result says."""
@@ -244,6 +251,7 @@ class _Run:
         self.seed = new_seed() if seed is None else seed
         self.selected = set(only or settings.only or grader.selection)
         self.started = time.monotonic()
+        self.cpu_started = _own_cpu()
         self.launcher = Launcher(
             grader.template,
             grader.level,
@@ -315,7 +323,13 @@ class _Run:
             required=grader.assignment.required if grader.assignment else (),
             extra={
                 "execution_time": round(time.monotonic() - self.started, 3),
-                "stats": {**client.stats, "workers_started": client.workers_started},
+                "stats": {
+                    **client.stats,
+                    "workers_started": client.workers_started,
+                    # The trusted process itself (not its workers): what a submission costs it.
+                    "cpu_s": round(_own_cpu() - self.cpu_started, 3),
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                },
                 **({"grading_errors": list(errors)} if errors else {}),
                 # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
                 **({"selection": [h for h in grader.course.hooks if h in self.selected]} if self.selected else {}),
