@@ -56,11 +56,12 @@ import torch
 from torch import nn
 from torch.autograd.gradcheck import GradcheckError  # the attribute torch.autograd.gradcheck is the function
 
-from . import hookimpl, hookspec
+from . import hookimpl, hookspec, sanitize
 from .trusted.compare import default_tolerance, mismatch, same_values
 from .trusted.course import known_as
 from .trusted.discovery import exception_text
 from .trusted.failures import CheckFailed, advise, derive_seed
+from .trusted.student_files import UnreadableFile, read_safetensors
 from .trusted.submission import BadAnswer, HookUnavailable, SubmissionRaised
 from .trusted.view import (
     Arch,
@@ -106,6 +107,7 @@ __all__ = [
     "SubmissionRaised",
     "SubmissionView",
     "TensorOut",
+    "UnreadableFile",
     "WorkerFailure",
     # functions, markers and modules
     "advise",
@@ -140,6 +142,7 @@ __all__ = [
     "known_as",
     "mismatch",
     "module_case",
+    "read_safetensors",
     "same_values",
     "seeded",
     "short",
@@ -168,9 +171,11 @@ def expect(condition: Any, message: str, hint: str | None = None) -> None:
 
 
 def short(names: Sequence[str], n: int = 4) -> str:
-    """Names for a message: the first ``n`` in backticks, then "and k more"."""
-    names = [f"`{x}`" for x in names]
-    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+    """Names for a message: the first ``n`` in backticks (sanitized, ``grader.sanitize.name``:
+    a submission chooses them), then "and k more"."""
+    names = list(names)
+    shown = ", ".join(f"`{sanitize.name(x)}`" for x in names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def device_of(request: Any, default: str = "cpu") -> str:

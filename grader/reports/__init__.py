@@ -3,9 +3,12 @@ output from the JSON result alone, so no two formats can disagree about a score.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
+
+from .. import sanitize
 
 if TYPE_CHECKING:
     from pluggy import PluginManager
@@ -190,6 +193,53 @@ def points(x: float) -> str:
     return f"{x:.4g}" if abs(x) < 1e4 else f"{x:.6g}"
 
 
+# -- Markdown that renders what it says (the markdown and gradescope formats) ----------------------
+
+_PUNCTUATION = re.compile(r"([!-/:-@\[-_{-~])")  # ASCII punctuation but the backtick
+
+
+def markdown_inline(text: str) -> str:
+    """``text`` (sanitized, on one line) as inline Markdown that a renderer shows as written:
+    outside code spans every ASCII punctuation character is backslash-escaped (CommonMark
+    renders an escaped one literally), so no link, image, autolink, HTML, entity, emphasis or
+    block marker can start; code spans (a run of backticks up to the next run of the same
+    length, where nothing is interpreted) are kept, and a run of backticks that closes nothing
+    is escaped."""
+    s = " ".join(sanitize.text(text).split("\n"))
+    runs = list(re.finditer("`+", s))
+    out, at, i = [], 0, 0
+    while i < len(runs):
+        opening = runs[i]
+        close = next((j for j in range(i + 1, len(runs)) if len(runs[j].group()) == len(opening.group())), None)
+        out.append(_PUNCTUATION.sub(r"\\\1", s[at : opening.start()]))
+        if close is None:
+            out.append("\\`" * len(opening.group()))
+            at, i = opening.end(), i + 1
+        else:
+            out.append(s[opening.start() : runs[close].end()])
+            at, i = runs[close].end(), close + 1
+    out.append(_PUNCTUATION.sub(r"\\\1", s[at:]))
+    return "".join(out)
+
+
+def markdown_code(text: str) -> str:
+    """``text`` (sanitized, on one line) as one code span, whatever backticks it holds."""
+    s = sanitize.name(text, 1000)
+    ticks = "`" * (max((len(r) for r in re.findall("`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{ticks}{pad}{s}{pad}{ticks}"
+
+
+def markdown_fence(text: str, indent: str = "") -> list[str]:
+    """``text`` (sanitized) as the lines of a fenced block that no backtick run inside it can
+    close, each line indented by ``indent``."""
+    text = sanitize.text(text)
+    ticks = "```"
+    while ticks in text:
+        ticks += "`"
+    return [f"{indent}{ticks}text", *(f"{indent}{line}" for line in text.split("\n")), f"{indent}{ticks}"]
+
+
 def all_passed(result: dict) -> bool:
     """Every graded check that ran passed (skipped cells aside), no required hook failed and
     grading finished: exit code 0, Classroom ``pass``."""
@@ -202,12 +252,6 @@ def all_passed(result: dict) -> bool:
 
 
 INTEGRITY_TITLE = "Integrity (for the instructor: worth no points by itself)"
-
-
-def _escaped(text: object, limit: int = 300) -> str:
-    """One line of text: control characters shown as escapes, length capped."""
-    out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
-    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 def integrity_lines(result: dict, options: ReportOptions) -> list[str]:
@@ -225,5 +269,5 @@ def integrity_lines(result: dict, options: ReportOptions) -> list[str]:
             line = f"while {entry.get('during', '?')}: {entry.get('what', '')}" + (f" ({changed})" if changed else "")
         else:
             line = f"{entry.get('file', '?')}, line {entry.get('line', '?')}: {entry.get('what', '')} ({entry.get('code', '')})"
-        lines.append(_escaped(line))
+        lines.append(sanitize.name(line, 300))
     return lines

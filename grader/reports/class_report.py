@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from .. import sanitize
 from . import folded_checks, graded_hooks, points
 from .gradebook import GRADED, GRADING_ERROR, NOT_ATTEMPTED, NOTHING_FOUND, TIMED_OUT, Entry
 
@@ -165,7 +166,7 @@ def render(entries: list[Entry], title: str | None = None, html_path: str | Path
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(sanitize.text(text), quote=True)
 
 
 def _distribution_svg(counts: list[int], n: int) -> str:

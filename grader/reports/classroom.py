@@ -10,7 +10,8 @@ or ``error``. ``grader classroom workflow`` prints a workflow wired that way.
 One test per check (device cells folded; all-skipped checks left out: they are worth nothing).
 Scores are fractional and, added up in order the way the reporter adds them, equal the JSON
 result's ``score`` exactly. The log is the student's to read, so messages of checks that are not
-visible are withheld unless ``--audience instructor``.
+visible are withheld unless ``--audience instructor``; they are sanitized (``grader.sanitize``), so
+the log shows them as written (no escape sequence, no workflow command).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 
+from .. import sanitize
 from . import ReportFormat, ReportOptions, all_passed, folded_checks, total
 
 VERSION = 1
@@ -52,7 +54,7 @@ def render(result: dict, options: ReportOptions) -> str:
     else:
         status = "pass" if all_passed(result) else "fail"
     gated = bool(result.get("required_failed"))
-    submission = result.get("submission", ".")
+    submission = sanitize.name(result.get("submission", "."), 1000)
     tests = []
     for check in folded_checks(result):
         if check.status == "skipped":
@@ -69,7 +71,7 @@ def render(result: dict, options: ReportOptions) -> str:
                 "name": check.key,
                 "status": {"passed": "pass", "error": "error"}.get(check.status, "fail"),
                 "score": 0.0 if gated else check.score,
-                "message": message,
+                "message": sanitize.text(message),
                 # Printed as "Test code:" in the log: how to run this one check locally.
                 "test_code": f"grader run {submission} --only {check.hook} -k {check.name.split('[', 1)[0]}",
                 "filename": "",
@@ -88,7 +90,7 @@ def render(result: dict, options: ReportOptions) -> str:
     }
     notes = []
     if result.get("grading_error"):
-        notes.append(f"the grader could not finish: {result['grading_error']}")
+        notes.append(f"the grader could not finish: {sanitize.text(result['grading_error'])}")
     if gated:
         notes.append("required hook(s) did not pass, so the score is 0: " + ", ".join(result["required_failed"]))
     if notes:

@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import sanitize
 from . import Check, folded_checks, graded_hooks
 
 SCHEMA = "grader-result/1"  # = grader.trusted.scoring.SCHEMA (not imported: that module needs torch)
@@ -254,5 +255,7 @@ def _num(x: float) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text a spreadsheet will not run as a formula (names and messages can come from students)."""
+    """Text a spreadsheet will not run as a formula (names and messages can come from students),
+    sanitized (``grader.sanitize``)."""
+    text = sanitize.text(text)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

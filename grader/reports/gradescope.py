@@ -22,6 +22,8 @@ from . import (
     folded_checks,
     graded_hooks,
     hook_notes,
+    markdown_fence,
+    markdown_inline,
     percent,
     points,
     total,
@@ -33,10 +35,7 @@ ORDER = {"visible": 0, "after_due_date": 1, "after_published": 2, "hidden": 3}
 
 def fence(text: str) -> str:
     """A fenced block that no backtick run inside ``text`` can close."""
-    ticks = "```"
-    while ticks in text:
-        ticks += "`"
-    return f"{ticks}text\n{text}\n{ticks}"
+    return "\n".join(markdown_fence(text))
 
 
 def has_gpu(result: dict) -> bool:
@@ -50,20 +49,22 @@ def _check_output(check: Check, gpu: bool = True) -> str:
     parts = [check.description] if check.description else []
     if check.status == "skipped":
         reason = next((c["message"] for c in check.cells if c["message"]), "skipped")
-        parts.append(f"Skipped: {reason} (worth no points in this run).")
+        parts.append(f"Skipped: {markdown_inline(reason)} (worth no points in this run).")
         return "\n\n".join(parts)
     for label, message, hint in check.details(INSTRUCTOR):
         where = f" on `{label}`" if label else ""
         parts.append(f"**Did not pass**{where}:\n\n{fence(message)}")
         if hint:
-            parts.append(f"Hint: {hint}")
+            parts.append(f"Hint: {markdown_inline(hint)}")
     if check.status == "passed":
         parts.append("Passed.")
     for label, reason in check.skipped_cells():
         if not gpu and label.startswith("cuda"):
             continue
         parts.append(
-            f"Not run on `{label}`: {reason} (worth no points in this run)." if label else f"Not run: {reason}."
+            f"Not run on `{label}`: {markdown_inline(reason)} (worth no points in this run)."
+            if label
+            else f"Not run: {markdown_inline(reason)}."
         )
     return "\n\n".join(parts)
 
@@ -124,7 +125,7 @@ def summary(result: dict) -> str:
     if result.get("grading_error"):
         lines.append(
             "**The grader could not finish grading this submission** "
-            f"({result['grading_error']}). Please resubmit; if this persists, tell your instructor."
+            f"({markdown_inline(result['grading_error'])}). Please resubmit; if this persists, tell your instructor."
         )
         return "\n\n".join(lines)
     visible = all_visible(result)
@@ -146,10 +147,10 @@ def summary(result: dict) -> str:
     if not_attempted:
         lines.append("Not attempted: " + ", ".join(f"`{h}`" for h in not_attempted) + ".")
     for w in result.get("warnings", []):
-        lines.append(f"Warning: {w}")
+        lines.append(f"Warning: {markdown_inline(w)}")
     for name, note in hook_notes(result):
         if name in shown:
-            lines.append(f"Note on `{name}`: {note}")
+            lines.append(f"Note on `{name}`: {markdown_inline(note)}")
     if not has_gpu(result) and any(label.startswith("cuda") for c in checks for label, _ in c.skipped_cells()):
         lines.append(
             "Graded on the CPU: there is no GPU here, so the checks' GPU runs were skipped. "

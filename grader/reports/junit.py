@@ -5,28 +5,35 @@ per section, one ``testcase`` per check and device cell (``classname`` = ``secti
 groups cells under their hook), ``failure``/``error``/``skipped`` with the message as text, and
 points as ``properties`` (per testcase, as pytest's junitxml writes them; per suite, the
 section's score). Messages of checks that are not visible are withheld for a student audience.
+Every text and attribute goes through ``grader.sanitize`` first, so the file is well-formed XML
+whatever a submission put in a message (no character XML 1.0 forbids).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from .. import sanitize
 from . import ReportFormat, ReportOptions, graded_hooks, shows_details, total, withheld
 
 
 def _props(parent: ET.Element, values: dict) -> None:
     props = ET.SubElement(parent, "properties")
     for name, value in values.items():
-        ET.SubElement(props, "property", name=name, value=str(value))
+        ET.SubElement(props, "property", name=name, value=sanitize.name(value, 1000))
 
 
 def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0][:200]
 
 
+def _text(value: object) -> str:
+    return sanitize.text(value)
+
+
 def render(result: dict, options: ReportOptions) -> bytes:
     sections = result.get("sections", {})
-    root = ET.Element("testsuites", name=f"grader: {result.get('submission', '')}")
+    root = ET.Element("testsuites", name=f"grader: {sanitize.name(result.get('submission', ''), 1000)}")
     by_section: dict[str, list[tuple[str, dict]]] = {}
     for name, h in graded_hooks(result):
         by_section.setdefault(h["section"], []).append((name, h))
@@ -46,13 +53,14 @@ def render(result: dict, options: ReportOptions) -> bytes:
     if result.get("grading_error"):
         # Nothing was graded: one erroring case says why, so CI does not show a green empty run.
         case = ET.SubElement(run, "testcase", name="grading", classname="grader", time="0")
-        el = ET.SubElement(case, "error", message=_first_line(result["grading_error"]), type="grading_error")
-        el.text = result["grading_error"]
+        reason = _text(result["grading_error"])
+        el = ET.SubElement(case, "error", message=_first_line(reason), type="grading_error")
+        el.text = reason
         run.set("tests", "1")
         run.set("errors", "1")
         totals.update(tests=1, errors=1)
     for sid, hooks in by_section.items():
-        suite = ET.SubElement(root, "testsuite", name=sections.get(sid, sid))
+        suite = ET.SubElement(root, "testsuite", name=sanitize.name(sections.get(sid, sid)))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         _props(
             suite,
@@ -66,7 +74,11 @@ def render(result: dict, options: ReportOptions) -> bytes:
             for c in h.get("checks", []):
                 counts["tests"] += 1
                 case = ET.SubElement(
-                    suite, "testcase", name=c["id"].split("/", 1)[1], classname=f"{sid}.{hook}", time="0"
+                    suite,
+                    "testcase",
+                    name=sanitize.name(c["id"].split("/", 1)[1]),
+                    classname=sanitize.name(f"{sid}.{hook}"),
+                    time="0",
                 )
                 _props(
                     case,
@@ -75,9 +87,9 @@ def render(result: dict, options: ReportOptions) -> bytes:
                 if c["status"] == "passed":
                     continue
                 shown = shows_details(c.get("visibility", "visible"), options)
-                text = c["message"] if shown else withheld(c.get("visibility", ""))
+                text = _text(c["message"]) if shown else withheld(c.get("visibility", ""))
                 if shown and c.get("hint"):
-                    text += f"\nhint: {c['hint']}"
+                    text += f"\nhint: {_text(c['hint'])}"
                 if c["status"] == "skipped":
                     counts["skipped"] += 1
                     ET.SubElement(case, "skipped", message=_first_line(text))

@@ -2,8 +2,10 @@
 
 The score, one table row per graded hook (its section, status and points), then what did not
 pass with each message in a fenced block (messages are the grader's words, never Markdown).
-Students read step summaries, so messages of checks that are not visible are withheld unless
-``--audience instructor``.
+Anything else a submission can influence (warnings, hints, the submission's name) is escaped
+(``markdown_inline``, ``markdown_code``), so the summary holds no link, image or HTML of its
+making. Students read step summaries, so messages of checks that are not visible are withheld
+unless ``--audience instructor``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from . import (
     graded_hooks,
     hook_notes,
     integrity_lines,
+    markdown_code,
+    markdown_fence,
+    markdown_inline,
     percent,
     points,
     total,
@@ -35,17 +40,10 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _fenced(text: str, indent: str) -> list[str]:
-    ticks = "```"
-    while ticks in text:
-        ticks += "`"
-    return [f"{indent}{ticks}text", *(f"{indent}{line}" for line in text.splitlines() or [""]), f"{indent}{ticks}"]
-
-
 def render(result: dict, options: ReportOptions) -> str:
-    lines = [f"## Grading `{result.get('submission', '')}`", ""]
+    lines = [f"## Grading {markdown_code(result.get('submission', ''))}", ""]
     if result.get("grading_error"):
-        lines += [f"**The grader could not finish:** {result['grading_error']}", ""]
+        lines += [f"**The grader could not finish:** {markdown_inline(result['grading_error'])}", ""]
     lines += [f"**Score: {points(total(result))} / {points(result['max_score'])}** ({percent(result):.1f}%)", ""]
     if result.get("required_failed"):
         names = ", ".join(f"`{h}`" for h in result["required_failed"])
@@ -71,7 +69,7 @@ def render(result: dict, options: ReportOptions) -> str:
         for name, h in problems:
             if h["status"] in ("not_attempted", "error"):
                 lines += [f"- **`{name}`**: {LABELS[h['status']]}", ""]
-                lines += _fenced(h["message"] or h["status"], "  ")
+                lines += markdown_fence(h["message"] or h["status"], "  ")
                 lines.append("")
                 continue
             for check in (c for c in checks if c.hook == name):
@@ -81,23 +79,23 @@ def render(result: dict, options: ReportOptions) -> str:
                     if label:
                         lines.append(f"  on `{label}`:")
                         lines.append("")
-                    lines += _fenced(message, "  ")
+                    lines += markdown_fence(message, "  ")
                     if hint:
-                        lines += ["", f"  Hint: {_cell(hint)}"]
+                        lines += ["", f"  Hint: {markdown_inline(hint)}"]
                 lines.append("")
     notes = hook_notes(result)
     if notes:
         lines += ["### Notes", ""]
-        lines += [f"- `{name}`: {_cell(note)}" for name, note in notes]
+        lines += [f"- `{name}`: {markdown_inline(note)}" for name, note in notes]
         lines.append("")
     if result.get("warnings"):
         lines += ["### Warnings", ""]
-        lines += [f"- {_cell(w)}" for w in result["warnings"]]
+        lines += [f"- {markdown_inline(w)}" for w in result["warnings"]]
         lines.append("")
     flagged = integrity_lines(result, options)
     if flagged:
         lines += [f"### {INTEGRITY_TITLE}", ""]
-        lines += _fenced("\n".join(flagged), "")
+        lines += markdown_fence("\n".join(flagged), "")
         lines.append("")
     sandbox = result.get("sandbox", {}).get("level", "?")
     version = result.get("versions", {}).get("grader", "")

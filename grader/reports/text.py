@@ -1,8 +1,13 @@
 """``--format text`` (the default): a per-section table, notes on how hooks were found, then each
-failure with its message and hint. Colour only when writing to a terminal."""
+failure with its message and hint. Colour only when writing to a terminal.
+
+Everything a submission can influence is sanitized (``grader.sanitize``), and the continuation
+lines of a message are indented and marked, so no line it writes can pose as the report's own
+(a second ``Score:`` line)."""
 
 from __future__ import annotations
 
+from .. import sanitize
 from . import (
     INTEGRITY_TITLE,
     ReportFormat,
@@ -29,6 +34,13 @@ def _pts(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _block(text: str, indent: str) -> str:
+    """``text`` sanitized, each continuation line indented and marked (``| ``): no line a
+    message, warning or hint holds can start like one of the report's own (``Score:``), at the
+    margin or indented."""
+    return sanitize.text(text).replace("\n", f"\n{indent}| ")
+
+
 def syntax_error_lines(result: dict, paint=lambda text, status: text) -> list[str]:
     """Each file that does not parse, as Python and pytest show it: file and line, the offending
     line, a caret under the column, the error; its hooks cannot be graded (they are errors)."""
@@ -36,16 +48,16 @@ def syntax_error_lines(result: dict, paint=lambda text, status: text) -> list[st
     for e in result.get("syntax_errors") or []:
         lines.append(
             paint(
-                f"error: {e.get('file')} does not parse: no hook in it, or in a module importing it, can be graded",
+                f"error: {sanitize.name(e.get('file'))} does not parse: no hook in it, or in a module importing it, can be graded",
                 "error",
             )
         )
-        lines.append(f'  File "{e.get("file")}", line {e.get("line")}')
+        lines.append(f'  File "{sanitize.name(e.get("file"))}", line {e.get("line")}')
         if e.get("code"):
-            lines.append(f"    {e['code']}")
+            lines.append(f"    {sanitize.name(e['code'])}")
             if e.get("caret"):
-                lines.append(f"    {e['caret']}")
-        lines.append(f"{e.get('type', 'SyntaxError')}: {e.get('message', '')}")
+                lines.append(f"    {sanitize.name(e['caret'])}")
+        lines.append(f"{sanitize.name(e.get('type', 'SyntaxError'))}: {_block(str(e.get('message', '')), '  ')}")
     return lines
 
 
@@ -53,14 +65,14 @@ def render(result: dict, options: ReportOptions) -> str:
     def paint(text: str, status: str) -> str:
         return f"\x1b[{COLORS[status]}m{text}\x1b[0m" if options.color and status in COLORS else text
 
-    lines = [f"grader: {result['submission']}"]
+    lines = [f"grader: {sanitize.name(result['submission'], 1000)}"]
     sandbox = result.get("sandbox", {})
     lines.append(
         f"seed {result['seed']} · devices {', '.join(result.get('devices', []))} · sandbox {sandbox.get('level', '?')}"
     )
     lines += syntax_error_lines(result, paint)
     for w in result.get("warnings", []):
-        lines.append(paint(f"warning: {w}", "not_attempted"))
+        lines.append(paint(f"warning: {_block(w, '    ')}", "not_attempted"))
     sections = result.get("sections", {})
     by_section: dict[str, list[tuple[str, dict]]] = {}
     graded = graded_hooks(result)
@@ -81,7 +93,7 @@ def render(result: dict, options: ReportOptions) -> str:
     if notes:
         lines.append("")
         lines.append("Notes:")
-        lines += [f"  {name}: {note}" for name, note in notes]
+        lines += [f"  {name}: {_block(note, '    ')}" for name, note in notes]
     failures = []
     for name, h in graded:
         if h["status"] in ("failed", "error"):
@@ -99,9 +111,9 @@ def render(result: dict, options: ReportOptions) -> str:
         lines.append("")
         lines.append("What did not pass:")
         for cid, status, message, hint in failures:
-            lines.append(f"  {paint(cid, status)}: {message}")
+            lines.append(f"  {paint(cid, status)}: {_block(message, '      ')}")
             if hint:
-                lines.append(f"      hint: {hint}")
+                lines.append(f"      hint: {_block(hint, '        ')}")
     flagged = integrity_lines(result, options)
     if flagged:
         lines.append("")
@@ -116,7 +128,7 @@ def render(result: dict, options: ReportOptions) -> str:
         )
     lines.append(f"Score: {_pts(total)}/{_pts(mx)} ({pct:.1f}%)")
     if result.get("grading_error"):
-        lines.append(paint(f"grading error: {result['grading_error']}", "error"))
+        lines.append(paint(f"grading error: {_block(result['grading_error'], '    ')}", "error"))
     return "\n".join(lines) + "\n"
 
 

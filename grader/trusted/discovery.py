@@ -10,6 +10,10 @@ for another framework (the book's MXNet, TensorFlow, JAX or Paddle tabs) is told
 translate it to PyTorch.
 A file that does not parse is read as text for its definitions (its hooks are broken, not
 missing), and its syntax error is kept for the top of the reports.
+
+The worker's report is a submission's word: every name in it is checked for type, sanitized
+(``grader.sanitize``) and capped in number and length before use, and "did you mean" compares at
+most ``MAX_CANDIDATES`` names with the hook names, once a submission.
 """
 
 from __future__ import annotations
@@ -20,9 +24,16 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import sanitize
+
 if TYPE_CHECKING:
     from .sources import Sources
 
+MAX_MODULES = 1000  # modules of a submission described (more are hostile: their hooks still count)
+MAX_NAMES = 200  # top-level names kept for each module
+MAX_CANDIDATES = 2000  # names compared with the hook names for "did you mean"
+MAX_NEAR_MISSES = 20  # "did you mean" warnings at most
+NAME_LIMIT = 100
 MAX_CELL_WARNINGS = 20  # failed cells listed one per line; the rest are counted
 MAX_SKIPPED_SHOWN = 8  # IPython lines named in the one warning that lists them
 # Modules a student may expect where submissions are graded, and what to do instead.
@@ -59,26 +70,31 @@ def _listed(items: list[str], limit: int) -> str:
 
 
 def one_line(text: Any, limit: int = 300) -> str:
-    """Student-made text (a cell's line, an exception message) as one printable line."""
-    text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", str(text))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Student-made text (a cell's line, an exception message) as one line, its whitespace
+    collapsed, sanitized (``grader.sanitize``) and capped."""
+    return sanitize.name(" ".join(str(text).split()), limit)
 
 
-def where_text(where: dict | None) -> str:
-    """``file, line N``, or ``file, cell 7, line N`` in a notebook."""
-    if not where:
+def where_text(where: Any) -> str:
+    """``file, line N``, or ``file, cell 7, line N`` in a notebook, of a place the worker named
+    (``{"file", "line", "cell"}``), sanitized."""
+    if not isinstance(where, dict) or not where:
         return ""
-    cell = f"{where['cell']}, " if where.get("cell") else ""
-    return f"{where.get('file')}, {cell}line {where.get('line')}"
+    line = where.get("line")
+    line = line if isinstance(line, int) and not isinstance(line, bool) else "?"
+    cell = f"{sanitize.name(where['cell'], 40)}, " if where.get("cell") else ""
+    return f"{sanitize.name(where.get('file'), NAME_LIMIT)}, {cell}line {line}"
 
 
-def exception_text(err: dict) -> str:
+def exception_text(err: Any) -> str:
     """An exception the worker described (``{"type", "message", "where"}``) as one line for a
-    message: ``Type: message (where)``. One line in every report: messages such as
-    safetensors' span several indented lines."""
-    message = " ".join(str(err.get("message", "")).split())
-    text = f"{err.get('type', 'Exception')}: {message}".rstrip(": ")
+    message: ``Type: message (where)``, sanitized whatever the worker sent. One line in every
+    report: messages such as safetensors' span several indented lines."""
+    if not isinstance(err, dict):
+        err = {"message": err}
+    message = sanitize.text(" ".join(str(err.get("message", ""))[:4000].split()), 1000)
+    kind = sanitize.name(err.get("type") or "Exception", NAME_LIMIT)
+    text = f"{kind}: {message}".rstrip(": ")
     if err.get("where"):
         text += f" ({where_text(err['where'])})"
     return text
@@ -132,6 +148,48 @@ def framework_hint(err: dict, imported: str | None = None) -> str | None:
     return f"this course grades PyTorch code, not {name}: use the book's PyTorch tab, or translate: {translation}"
 
 
+def _str(value: Any, limit: int = NAME_LIMIT) -> str:
+    return sanitize.name(value if isinstance(value, str) else str(value), limit)
+
+
+def error_facts(value: Any) -> dict | None:
+    """An exception as the worker described it (``{"type", "message", "where", "traceback"}``,
+    ``loader.describe_exception``), each field checked for type and sanitized, or None for none.
+    Anything that is not such a description becomes one whose message is its text."""
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        return {"type": "Exception", "message": sanitize.text(value, 1000), "where": None}
+    where = value.get("where")
+    line = where.get("line") if isinstance(where, dict) else None
+    out = {
+        "type": _str(value.get("type") or "Exception"),
+        "message": sanitize.text(value.get("message", ""), 1000),
+        "where": {
+            "file": _str(where.get("file")),
+            "line": line if isinstance(line, int) and not isinstance(line, bool) else None,
+            "code": sanitize.name(where.get("code", ""), 200),
+            **({"cell": sanitize.name(where["cell"], 40)} if isinstance(where.get("cell"), str) else {}),
+        }
+        if isinstance(where, dict)
+        else None,
+    }
+    if value.get("traceback"):
+        out["traceback"] = sanitize.text(value["traceback"], 4000)
+    return out
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _sanitized_names(value: Any, limit: int = MAX_NAMES) -> list[str]:
+    """At most ``limit`` sanitized names from a list the worker sent (anything else: none)."""
+    if not isinstance(value, list):
+        return []
+    return [_str(x) for x in value[:limit] if isinstance(x, str)]
+
+
 def _ident(value: Any) -> str | None:
     """A name the worker reported, when it is a plain identifier (anything else is dropped)."""
     return value if isinstance(value, str) and value.isidentifier() and len(value) <= 100 else None
@@ -139,7 +197,27 @@ def _ident(value: Any) -> str | None:
 
 def _names(value: Any) -> list[str]:
     """The plain identifiers of a list the worker reported (anything else is dropped)."""
-    return [v for v in value if _ident(v)] if isinstance(value, list) else []
+    return [v for v in value[:MAX_NAMES] if _ident(v)] if isinstance(value, list) else []
+
+
+# How the worker found and calls a hook (``loader.find_hooks``), the only values believed.
+KINDS = ("module", "class", "function", "callable")
+CALLS = ("keyword", "positional", "unpack", "copy")
+
+
+def _hook_facts(info: dict) -> dict:
+    """What the worker reports of one hook it found, checked for type and sanitized: the module,
+    an error, and how it was found (the course text's name, its kind, how it is called)."""
+    error = info.get("error")
+    return {
+        "module": _str(info.get("module")),
+        "error": sanitize.name(error, 1000) if error else None,
+        "name": _ident(info.get("name")),
+        "kind": info.get("kind") if info.get("kind") in KINDS else None,
+        "call": info.get("call") if info.get("call") in CALLS else None,
+        "params": _names(info.get("params"))[:16],
+        "also": _names(info.get("also"))[:8],
+    }
 
 
 @dataclass
@@ -160,6 +238,8 @@ class Discovery:
     known_as: dict[str, list[str]] = field(default_factory=dict)
     frameworks: dict[str, str] = field(default_factory=dict)
     syntax_errors: list[dict] = field(default_factory=list)  # ``sources.syntax_error``'s, shown atop reports
+    near_misses: list[tuple[str, str, str]] = field(default_factory=list)
+    _status: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -173,14 +253,15 @@ class Discovery:
         frameworks: dict[str, str] | None = None,
         syntax_errors: list[dict] | None = None,
     ) -> Discovery:
-        """From the worker's ``ready`` report, the modules that ended a worker while importing,
+        """From the worker's ``ready`` report (checked for type and sanitized here: it is the
+        submission's word), the modules that ended a worker while importing,
         and the syntax trees' definitions (``sources``); ``specs`` (``Course.worker_hooks``) gives
         each hook's arguments and the course text's names for it, ``frameworks`` the other
         framework each module imports (``Sources.frameworks``), ``syntax_errors`` the files that do
         not parse (shown atop the reports)."""
         d = cls(
             hook_names=list(hook_names),
-            static=static,
+            static={_str(m): [_str(n) for n in names[:MAX_NAMES]] for m, names in list(static.items())[:MAX_MODULES]},
             frameworks=dict(frameworks or {}),
             syntax_errors=list(syntax_errors or []),
         )
@@ -199,38 +280,61 @@ class Discovery:
                     unreadable.append((f.module, f.file, f.error))
                 if f.kind in ("notebook", "notes"):
                     d.notebooks.add(f.module)
-        modules = ready.get("modules") if isinstance(ready.get("modules"), dict) else {}
-        for name, info in modules.items():
+        modules = _dict(ready.get("modules"))
+        for name, info in list(modules.items())[:MAX_MODULES]:
             if isinstance(info, dict):
-                d.modules[str(name)] = info
+                warning = info.get("warning")
+                d.modules[_str(name)] = {
+                    "file": _str(info.get("file") or f"{name}.py"),
+                    "error": error_facts(info.get("error")),
+                    "warning": sanitize.name(warning, 500) if warning else None,
+                    **({"cells": info["cells"]} if isinstance(info.get("cells"), dict) else {}),
+                }
         for name, why in failed_imports.items():
             d.modules[name] = {"file": d.file(name), "error": {"type": "ImportFailure", "message": why}}
         for name, file, why in unreadable:
             d.modules[name] = {"file": file, "error": {"type": "Unreadable", "message": why}, "unreadable": True}
-        hooks = ready.get("hooks") if isinstance(ready.get("hooks"), dict) else {}
-        d.hooks = {str(k): v for k, v in hooks.items() if k in hook_names and isinstance(v, dict)}
-        functions = ready.get("functions") if isinstance(ready.get("functions"), dict) else {}
-        d.functions = {str(k): [str(x) for x in v] for k, v in functions.items() if isinstance(v, list)}
+        hooks = _dict(ready.get("hooks"))
+        for hook in hook_names:
+            info = hooks.get(hook)
+            if isinstance(info, dict):
+                d.hooks[hook] = _hook_facts(info)
+        functions = _dict(ready.get("functions"))
+        d.functions = {_str(k): _sanitized_names(v) for k, v in list(functions.items())[:MAX_MODULES]}
+        d.near_misses = d._near_misses()
         d._warn()
         return d
 
     def _near_misses(self) -> list[tuple[str, str, str]]:
-        """(found name, module, hook it resembles)."""
-        seen = set()
-        out = []
-        # A hook defined in a file that failed to import is broken, not misspelled.
+        """(found name, module, hook it resembles) for names that resemble a hook nothing
+        implements, nor defines in a file that failed to import (broken, not misspelled), and
+        that are not the course text's own names for a hook; at most ``MAX_CANDIDATES`` names
+        are compared (difflib costs ~0.1 ms each)."""
+        seen: set[tuple[str, str]] = set()
+        out: list[tuple[str, str, str]] = []
         defined = {n for names in self.static.values() for n in names}
         candidates = dict(self.functions)
         for module, names in self.static.items():
-            if self.modules.get(module, {}).get("error"):
+            if (self.modules.get(module) or {}).get("error"):
                 candidates.setdefault(module, names)
         texts = {name for names in self.known_as.values() for name in names}
+        hooks = set(self.hook_names)
+        # A name more than 1.5 times longer or shorter than every hook name cannot reach
+        # difflib's ratio of 0.8 (2·min/(a+b)); nor can it match in lower case.
+        longest = max((len(h) for h in hooks), default=0)
+        shortest = min((len(h) for h in hooks), default=0)
+        budget = MAX_CANDIDATES
         for module, names in sorted(candidates.items()):
             for name in names:
-                if name in self.hook_names or name in texts or name.startswith("_") or (name, module) in seen:
+                if name in hooks or name in texts or name.startswith("_") or (name, module) in seen:
                     continue
+                if not (shortest * 2 / 3 <= len(name) <= longest * 3 / 2):
+                    continue
+                if budget <= 0:
+                    return out
+                budget -= 1
                 match = difflib.get_close_matches(name, self.hook_names, n=1, cutoff=0.8)
-                if not match and name.lower() in self.hook_names:
+                if not match and name.lower() in hooks:
                     match = [name.lower()]
                 if match and match[0] not in self.hooks and match[0] not in defined:
                     seen.add((name, module))
@@ -239,7 +343,9 @@ class Discovery:
 
     def file(self, module: str) -> str:
         """``module``'s file as the student names it."""
-        return self.files.get(module) or str(self.modules.get(module, {}).get("file") or f"{module}.py")
+        return sanitize.name(
+            self.files.get(module) or str(self.modules.get(module, {}).get("file") or f"{module}.py"), NAME_LIMIT
+        )
 
     def _found_in(self, name: str, module: str) -> str:
         place = self.places.get(module, {}).get(name)
@@ -260,8 +366,10 @@ class Discovery:
             if hint:
                 self.warnings.append(f"`{self.file(module)}` failed to import: {hint}")
         self.warnings += self._cell_warnings()
-        for name, module, hook in self._near_misses():
+        for name, module, hook in self.near_misses[:MAX_NEAR_MISSES]:
             self.warnings.append(f"did you mean `{hook}`? (found `{name}` in {self._found_in(name, module)})")
+        if len(self.near_misses) > MAX_NEAR_MISSES:
+            self.warnings.append(f"… and {len(self.near_misses) - MAX_NEAR_MISSES} more names that resemble a hook")
 
     def cells(self, module: str) -> dict:
         """What the worker said of a notebook's or notes file's cells (``failed``, ``skipped``),
@@ -343,7 +451,13 @@ class Discovery:
         return None
 
     def status(self, hook: str) -> tuple[str, str] | None:
-        """None when the hook can be called; else ('error'|'not_attempted', message)."""
+        """None when the hook can be called; else ('error'|'not_attempted', message). Worked
+        out once per hook (every check and every request asks)."""
+        if hook not in self._status:
+            self._status[hook] = self._work_out(hook)
+        return self._status[hook]
+
+    def _work_out(self, hook: str) -> tuple[str, str] | None:
         info = self.hooks.get(hook)
         if info is not None:
             if info.get("error"):
@@ -362,19 +476,17 @@ class Discovery:
             return "error", failed_cell
         broken = [m for m, info in sorted(self.modules.items()) if info.get("error")]
         hint = ""
-        for name, module, target in self._near_misses():
+        for name, module, target in self.near_misses:
             if target == hook:
                 hint = f" (found `{name}` in {self._found_in(name, module)}: did you mean `{hook}`?)"
                 break
         if not hint and broken:
-            hint = (
-                " ("
-                + ", ".join(
-                    f"{self.file(m)} {'could not be read' if self.modules[m].get('unreadable') else 'failed to import'}"
-                    for m in broken
-                )
-                + ")"
-            )
+            named = [
+                f"{self.file(m)} {'could not be read' if self.modules[m].get('unreadable') else 'failed to import'}"
+                for m in broken[:5]
+            ]
+            more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+            hint = " (" + ", ".join(named) + more + ")"
         return "not_attempted", f"not attempted: no module defines `{hook}`{hint}"
 
     def notes(self, hook: str) -> list[str]:

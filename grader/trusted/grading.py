@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import resource
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import sanitize
 from .sandbox import Launcher, Limits
 from .settings import Settings, UsageError
 from .workers import WorkerTemplate
@@ -235,6 +237,12 @@ class Grader:
         self.template.close()
 
 
+def _own_cpu() -> float:
+    """CPU seconds this process (all its threads, none of its children) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class _Run:
     """One submission's run: its workers (a client on the template, through the level's launcher),
     the context its checks see, and what its result says."""
@@ -259,6 +267,7 @@ class _Run:
         self.seed = new_seed() if seed is None else seed
         self.selected = set(only or settings.only or grader.selection)
         self.started = time.monotonic()
+        self.cpu_started = _own_cpu()
         try:
             self.launcher = Launcher(
                 grader.template,
@@ -338,12 +347,22 @@ class _Run:
             required=grader.assignment.required if grader.assignment else (),
             extra={
                 "execution_time": round(time.monotonic() - self.started, 3),
-                "stats": {**client.stats, "workers_started": client.workers_started},
+                "stats": {
+                    **client.stats,
+                    "workers_started": client.workers_started,
+                    # The trusted process itself (not its workers): what a submission costs it.
+                    "cpu_s": round(_own_cpu() - self.cpu_started, 3),
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                },
                 **({"grading_errors": list(errors)} if errors else {}),
                 # Files that do not parse, shown atop the reports as Python shows them.
-                **({"syntax_errors": discovery.syntax_errors} if discovery and discovery.syntax_errors else {}),
+                **(
+                    {"syntax_errors": sanitize.tree(discovery.syntax_errors)}
+                    if discovery and discovery.syntax_errors
+                    else {}
+                ),
                 # For the instructor only, and worth no points by itself.
-                **({"integrity": integrity} if integrity else {}),
+                **({"integrity": sanitize.tree(integrity)} if integrity else {}),
                 # Reports show only the hooks this run graded (RESULT_SCHEMA keeps them all).
                 **({"selection": [h for h in grader.course.hooks if h in self.selected]} if self.selected else {}),
                 **({"assignment": grader.assignment.describe(grader.course)} if grader.assignment else {}),

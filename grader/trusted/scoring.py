@@ -11,6 +11,10 @@ names it and ``final_score`` (the grade the LMS formats report) is 0. ``score`` 
 the hook scores, as RESULT_SCHEMA.md defines it, and hook and check scores stay as earned, so the
 feedback still shows what worked. A skipped required hook (not selected, or no device for it)
 gates nothing.
+
+Messages, hints, warnings and the submission's name may carry a submission's words: each is
+sanitized here (``grader.sanitize``), so the result, and every report rendered from it, holds
+only inert text, and at most ``MAX_WARNINGS`` warnings.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .. import __version__
+from .. import __version__, sanitize
 from .course import Course
 from .discovery import Discovery
 from .pytest_plugin import CheckOutcome
 
 SCHEMA = "grader-result/1"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+MAX_WARNINGS = 50  # then one line says how many more there were
 
 
 def _round(x: float) -> float:
@@ -58,11 +63,14 @@ def build_result(
     score = sum(h.pop("_exact") for h in hooks_out.values())
     max_score = sum(h.pop("_exact_max") for h in hooks_out.values())
     required_failed = [n for n in required if n in hooks_out and hooks_out[n]["status"] not in ("passed", "skipped")]
+    warnings = [sanitize.text(w) for w in warnings]
+    if len(warnings) > MAX_WARNINGS:
+        warnings[MAX_WARNINGS - 1 :] = [f"… and {len(warnings) - MAX_WARNINGS + 1} more warnings"]
     import torch
 
-    result = {
+    result: dict[str, Any] = {
         "schema": SCHEMA,
-        "submission": submission,
+        "submission": sanitize.name(submission, 1000),
         "score": _round(score),
         "final_score": 0.0 if required_failed else _round(score),
         "max_score": _round(max_score),
@@ -70,13 +78,15 @@ def build_result(
         "devices": list(devices),
         "sandbox": dict(sandbox),
         "versions": {"grader": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "warnings": list(warnings),
+        "warnings": warnings,
         "sections": {s.id: s.title for s in course.sections},
         "hooks": hooks_out,
         "required_failed": required_failed,
     }
     if extra:
         result.update(extra)
+    if result.get("grading_errors"):
+        result["grading_errors"] = [sanitize.text(e) for e in result["grading_errors"]]
     return result
 
 
@@ -107,17 +117,17 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
             mx = 0.0 if c.status == "skipped" else share
             sc = mx if c.status == "passed" else 0.0
             exact_score, exact_max = exact_score + sc, exact_max + mx
-            entry = {
+            entry: dict[str, Any] = {
                 "id": c.id,
                 "status": c.status,
                 "score": _round(sc),
                 "max_score": _round(mx),
                 "device": c.cell,
-                "message": c.message,
+                "message": sanitize.text(c.message),
                 "visibility": visibility(name, key.split("/", 1)[1]) or hook_vis,
             }
             if c.hint:
-                entry["hint"] = c.hint
+                entry["hint"] = sanitize.text(c.hint)
             if c.not_attempted:
                 entry["not_attempted"] = True
             if c.doc:
@@ -126,7 +136,7 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
     score, max_score = exact_score, exact_max
     ran = [c for c in out_checks if c["status"] != "skipped"]
     if pre is not None:
-        status, message = pre
+        status, message = pre[0], sanitize.text(pre[1])
     elif not out_checks:
         status, message = "skipped", "no checks for this hook"
     elif not ran:
@@ -157,7 +167,7 @@ def _hook_entry(name, section, checks, discovery, points, visibility) -> dict:
     # How the hook was found, when not as a function of its name (``Discovery.notes``).
     notes = discovery.notes(name) if discovery is not None else []
     if notes:
-        entry["notes"] = notes
+        entry["notes"] = [sanitize.text(n) for n in notes]
     return entry
 
 
@@ -201,7 +211,7 @@ def failsafe_result(submission: str, reason: str) -> dict:
 
     return {
         "schema": SCHEMA,
-        "submission": submission,
+        "submission": sanitize.name(submission, 1000),
         "score": 0.0,
         "final_score": 0.0,
         "max_score": 0.0,
@@ -209,8 +219,8 @@ def failsafe_result(submission: str, reason: str) -> dict:
         "devices": [],
         "sandbox": {"level": "none", "details": ""},
         "versions": {"grader": __version__, "torch": "", "python": _p.python_version()},
-        "warnings": [reason],
-        "grading_error": reason,
+        "warnings": [sanitize.text(reason)],
+        "grading_error": sanitize.text(reason) or "grading did not finish",
         "hooks": {},
         "required_failed": [],
     }

@@ -2,7 +2,10 @@
 
 ``SubmissionView`` builds the worker requests (``call``, ``module``, ``facts``, ``apply``,
 files) and decodes the answers into plain Python values and the observation classes below. All
-decoding is strict: anything malformed is a ``BadAnswer`` and fails the check.
+decoding is strict: anything malformed is a ``BadAnswer`` and fails the check, and nothing else
+can be raised by what a worker sends. What an answer states (names, ids, counts, flags, shapes)
+is the submission's word: each is checked for type, length and number here, and names and
+messages are sanitized (``grader.sanitize``), before any check uses them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Any
 
 import torch
 
+from .. import sanitize
 from ..worker.wire import ChannelGarbage, Encoder, Opaque, decode
+from .discovery import error_facts
 from .submission import BadAnswer, SubmissionClient
 
 # -- arguments that the worker builds on its side ---------------------------------------------
@@ -86,6 +91,82 @@ def _encoder() -> Encoder:
 # -- what comes back ---------------------------------------------------------------------------
 
 
+MAX_ENTRIES = 20_000  # entries in one list of an answer (parameters, modules, names)
+MAX_DIMS = 64
+MAX_ID = 1 << 62
+MAX_COUNT = 100_000  # counts a check may loop over (a factory's calls)
+
+
+def _checked_name(x: Any) -> str:
+    if not isinstance(x, str):
+        raise BadAnswer("malformed answer: a name is not a string")
+    return sanitize.name(x)
+
+
+def _checked_int(x: Any, most: int = MAX_ID) -> int:
+    if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x <= most:
+        raise BadAnswer("malformed answer: a count or id is not a small non-negative integer")
+    return x
+
+
+def _checked_bool(x: Any) -> bool:
+    if not isinstance(x, bool):
+        raise BadAnswer("malformed answer: a flag is not true or false")
+    return x
+
+
+def _checked_shape(x: Any) -> list[int]:
+    if not isinstance(x, list) or len(x) > MAX_DIMS:
+        raise BadAnswer("malformed answer: a shape is not a short list")
+    return [_checked_int(d) for d in x]
+
+
+# How each known field of an entry in a description is checked (None passes: "not known").
+FIELD_CHECKS: dict[str, Any] = {
+    **dict.fromkeys(("name", "type", "dtype", "device"), _checked_name),
+    **dict.fromkeys(("id", "storage"), _checked_int),
+    "calls": lambda x: _checked_int(x, MAX_COUNT),
+    **dict.fromkeys(
+        ("is_parameter", "requires_grad", "is_leaf", "lazy", "persistent", "is_result", "is_module", "done"),
+        _checked_bool,
+    ),
+    **dict.fromkeys(("shape", "expected", "found"), _checked_shape),
+    **dict.fromkeys(("missing", "unexpected"), lambda x: checked_names(x)),
+    "order": lambda x: [_checked_int(i, MAX_COUNT) for i in _checked_list(x)],
+}
+
+
+def _checked_list(x: Any) -> list:
+    if not isinstance(x, list) or len(x) > MAX_ENTRIES:
+        raise BadAnswer("malformed answer: a list is not a list, or too long")
+    return x
+
+
+def checked_names(x: Any) -> list[str]:
+    """A list of names from an answer, each checked to be a string and sanitized (``BadAnswer``
+    otherwise)."""
+    return [_checked_name(n) for n in _checked_list(x)]
+
+
+def checked_entry(entry: Any) -> dict:
+    """A copy of one entry of a description (a parameter, buffer, module, stray tensor,
+    transplant report...) with each known field (``FIELD_CHECKS``) checked and sanitized; other
+    fields are kept as they came, for their readers to check."""
+    if not isinstance(entry, dict):
+        raise BadAnswer("malformed answer: an entry of a description is not an object")
+    out = {}
+    for key, value in entry.items():
+        check = FIELD_CHECKS.get(key)
+        out[key] = check(value) if check is not None and value is not None else value
+    if "shapes" in out:
+        out["shapes"] = [checked_entry(e) for e in _checked_list(out["shapes"])]
+    return out
+
+
+def _checked_entries(x: Any) -> list[dict]:
+    return [checked_entry(e) for e in _checked_list(x)]
+
+
 class ModuleSummary:
     """The worker's description of a module (see ``grader.worker.observe.summarize``)."""
 
@@ -94,21 +175,24 @@ class ModuleSummary:
             raise BadAnswer("module description is not an object")
         self.data = data
         self.is_module = bool(data.get("is_module"))
-        self.type = str(data.get("type", "?"))
-        # Copies: the answer may be cached and decoded again by another check.
-        self.params: list[dict] = [dict(x) for x in _list_of_dicts(data.get("params", []))]
-        self.buffers: list[dict] = [dict(x) for x in _list_of_dicts(data.get("buffers", []))]
-        self.modules: list[dict] = _list_of_dicts(data.get("modules", []))
-        self.tensor_attrs: list[dict] = [dict(x) for x in _list_of_dicts(data.get("tensor_attrs", []))]
-        self.hidden_modules: list[dict] = _list_of_dicts(data.get("hidden_modules", []))
+        self.type = sanitize.name(data.get("type", "?"))
+        # Checked copies (``checked_entry``): the answer may be cached and decoded again by
+        # another check.
+        self.params: list[dict] = _checked_entries(data.get("params", []))
+        self.buffers: list[dict] = _checked_entries(data.get("buffers", []))
+        self.modules: list[dict] = _checked_entries(data.get("modules", []))
+        self.tensor_attrs: list[dict] = _checked_entries(data.get("tensor_attrs", []))
+        self.hidden_modules: list[dict] = _checked_entries(data.get("hidden_modules", []))
         keys = data.get("state_dict_keys")
-        self.state_dict_keys: list[str] | None = [str(k) for k in keys] if isinstance(keys, list) else None
-        self.errors = [str(e) for e in data.get("errors", []) if isinstance(e, str)]
+        self.state_dict_keys: list[str] | None = checked_names(keys) if isinstance(keys, list) else None
+        errors = data.get("errors", [])
+        self.errors = [sanitize.text(e, 500) for e in _checked_list(errors) if isinstance(e, str)][:20]
         # Where torch's bookkeeping of the module is not its plain kind (``worker.bookkeeping``).
-        self.findings = [str(e) for e in data.get("findings", []) if isinstance(e, str)]
+        findings = data.get("findings", [])
+        self.findings = [sanitize.text(e, 500) for e in _checked_list(findings) if isinstance(e, str)][:20]
         self.lazy = bool(data.get("lazy"))
         n = data.get("num_params")
-        self.num_params: int | None = int(n) if isinstance(n, int) and not isinstance(n, bool) else None
+        self.num_params: int | None = _checked_int(n) if n is not None else None
         self.values: dict[str, torch.Tensor] = {}
         for entry in self.params + self.buffers + self.tensor_attrs:
             v = entry.get("value")
@@ -127,7 +211,7 @@ class ModuleSummary:
     def shapes(self) -> dict[str, tuple[int, ...] | None]:
         """Unique parameters (first name of each) to shape (None while lazy)."""
         return {
-            str(p["name"]): (tuple(int(s) for s in p["shape"]) if not p.get("lazy") else None)
+            str(p.get("name")): (tuple(p.get("shape") or ()) if not p.get("lazy") else None)
             for p in self.unique_params()
         }
 
@@ -139,17 +223,27 @@ class ModuleSummary:
         groups: dict[Any, list[str]] = {}
         for p in self.params:
             if p.get(key) is not None:
-                groups.setdefault(p[key], []).append(str(p["name"]))
+                groups.setdefault(p[key], []).append(str(p.get("name")))
         return [g for g in groups.values() if len(g) > 1]
 
     def module_ids(self) -> dict[str, int]:
-        return {str(m["name"]): m.get("id") for m in self.modules}
+        return {str(m.get("name")): m.get("id") for m in self.modules}
 
 
 def _list_of_dicts(x: Any) -> list[dict]:
-    if not isinstance(x, list) or not all(isinstance(i, dict) for i in x):
-        raise BadAnswer("malformed module description")
-    return x
+    """Checked entries (``checked_entry``) of a list in an answer."""
+    return _checked_entries(x)
+
+
+def _handle(x: Any) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_ID else None
+
+
+def _named_tensors(x: Any, tensors: dict) -> dict[str, torch.Tensor | None]:
+    """Tensors (or None) by name, e.g. gradients by parameter name: names sanitized."""
+    if not isinstance(x, dict) or len(x) > MAX_ENTRIES:
+        raise BadAnswer("malformed gradients")
+    return {sanitize.name(k): (_tensor(v, tensors) if v is not None else None) for k, v in x.items()}
 
 
 def _tensor(obj: Any, tensors: dict) -> torch.Tensor:
@@ -190,10 +284,10 @@ def _tensor_out(obj: Any, tensors: dict) -> TensorOut | Any:
     if isinstance(obj, dict) and "$tensor" in obj:
         return TensorOut(
             _tensor(obj, tensors),
-            str(obj.get("device", "cpu")),
-            bool(obj.get("requires_grad")),
-            bool(obj.get("grad_fn")),
-            str(obj.get("type", "Tensor")),
+            sanitize.name(obj.get("device", "cpu")),
+            obj.get("requires_grad") is True,
+            obj.get("grad_fn") is True,
+            sanitize.name(obj.get("type", "Tensor")),
         )
     return _value(obj, tensors)
 
@@ -294,14 +388,18 @@ class SubmissionView:
         inspected = {}
         raw = body.get("inspect") if isinstance(body.get("inspect"), dict) else {}
         for name, v in raw.items():
+            if name not in inspect:
+                continue  # only what was asked
             inspected[name] = (
-                [ModuleSummary(x, tensors) for x in v] if isinstance(v, list) else ModuleSummary(v, tensors)
+                [ModuleSummary(x, tensors) for x in _checked_list(v)]
+                if isinstance(v, list)
+                else ModuleSummary(v, tensors)
             )
         return CallResult(
             value=_tensor_out(body.get("value"), tensors),
             inspected=inspected,
             factories=_list_of_dicts(body.get("factories", [])),
-            handle=body.get("handle"),
+            handle=_handle(body.get("handle")),
         )
 
     def module(
@@ -363,7 +461,7 @@ class SubmissionView:
         obs = ModuleObservation(hook=hook)
         if isinstance(b.get("not_module"), dict):
             obs.not_module = {
-                "type": str(b["not_module"].get("type")),
+                "type": sanitize.name(b["not_module"].get("type")),
                 "value": _value(b["not_module"].get("value"), t),
             }
             return obs
@@ -371,30 +469,24 @@ class SubmissionView:
             obs.before = ModuleSummary(b["before"], t)
         if b.get("after") is not None:
             obs.after = ModuleSummary(b["after"], t)
-        obs.transplant = b.get("transplant") if isinstance(b.get("transplant"), dict) else None
-        obs.warmup_error = b.get("warmup_error") if isinstance(b.get("warmup_error"), dict) else None
-        obs.device_error = b.get("device_error") if isinstance(b.get("device_error"), dict) else None
+        obs.transplant = checked_entry(b["transplant"]) if isinstance(b.get("transplant"), dict) else None
+        obs.warmup_error = error_facts(b.get("warmup_error")) if isinstance(b.get("warmup_error"), dict) else None
+        obs.device_error = error_facts(b.get("device_error")) if isinstance(b.get("device_error"), dict) else None
         obs.stray = _list_of_dicts(b.get("stray", []))
         plain = b.get("plain_tensors", [])
         if not isinstance(plain, list) or not all(isinstance(n, str) for n in plain):
             raise BadAnswer("malformed list of plain tensor attributes")
         obs.plain_tensors = plain
         obs.factories = _list_of_dicts(b.get("factories", []))
-        obs.handle = b.get("handle") if isinstance(b.get("handle"), int) else None
+        obs.handle = _handle(b.get("handle"))
         for r in _list_of_dicts(b.get("runs", [])):
-            run = Run(error=r.get("error") if isinstance(r.get("error"), dict) else None)
+            run = Run(error=error_facts(r.get("error")) if isinstance(r.get("error"), dict) else None)
             if "y" in r:
                 run.y = _tensor_out(r["y"], t)
-            run.backward_error = str(r["backward_error"]) if r.get("backward_error") else None
-            run.dx = [(_tensor(x, t) if x is not None else None) for x in (r.get("dx") or [])]
-            grads = r.get("grads") or {}
-            if not isinstance(grads, dict):
-                raise BadAnswer("malformed gradients")
-            run.grads = {str(k): (_tensor(v, t) if v is not None else None) for k, v in grads.items()}
-            given_grads = r.get("given_grads") or {}
-            if not isinstance(given_grads, dict):
-                raise BadAnswer("malformed gradients")
-            run.given = {str(k): (_tensor(v, t) if v is not None else None) for k, v in given_grads.items()}
+            run.backward_error = sanitize.text(r["backward_error"], 1000) if r.get("backward_error") else None
+            run.dx = [(_tensor(x, t) if x is not None else None) for x in _checked_list(r.get("dx") or [])]
+            run.grads = _named_tensors(r.get("grads") or {}, t)
+            run.given = _named_tensors(r.get("given_grads") or {}, t)
             obs.runs.append(run)
         return obs
 
@@ -447,7 +539,9 @@ class SubmissionView:
         }
         ans = self._send(op, enc, cache=False)
         y = _value(ans.body.get("y"), ans.tensors)
-        grads = [(_tensor(g, ans.tensors) if g is not None else None) for g in (ans.body.get("grads") or [])]
+        grads = [
+            (_tensor(g, ans.tensors) if g is not None else None) for g in _checked_list(ans.body.get("grads") or [])
+        ]
         return y, grads
 
     def read_file(self, name: str) -> bytes | None:
@@ -455,7 +549,7 @@ class SubmissionView:
         if not ans.body.get("exists"):
             return None
         if ans.body.get("too_large"):
-            raise BadAnswer(f"the file is too large ({ans.body['too_large']} bytes)")
+            raise BadAnswer(f"the file is too large ({sanitize.name(ans.body['too_large'])} bytes)")
         data = _value(ans.body.get("data"), ans.tensors)
         if not isinstance(data, bytes):
             raise BadAnswer("file contents did not arrive as bytes")

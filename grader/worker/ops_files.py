@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from . import arch, loader, observe
-from .serve import MAX_FILE, operation
+from .serve import operation
 from .wire import Encoder, decode
 
 
@@ -48,7 +48,7 @@ def read_back(session: Any, name: str, enc: Encoder) -> dict:
     if not os.path.isfile(path):
         return {"kind": "missing", "nearby": sorted(n for n in os.listdir(session.scratch) if n.startswith(name))[:10]}
     size = os.path.getsize(path)
-    if size > MAX_FILE:
+    if size > session.max_file:  # the request's cap (at most MAX_FILE)
         return {"kind": "too_large", "size": size}
     with open(path, "rb") as f:
         return {"kind": "file", "data": enc.encode(f.read())}

@@ -3,6 +3,10 @@
 Requests name an operation (``call``, ``module``, ``apply``, ``facts``, ``file_read``,
 ``file_write``) and carry inputs; answers carry observations. A request never contains anything
 that lets the worker tell a right answer from a wrong one.
+
+Every answer names the request it answers (the request's ``id``), and stays within the request's
+``limit`` (bytes of JSON and blob): an answer that would not is replaced by a ``too_large`` one.
+Files are read back up to the request's ``max_file`` bytes.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from torch import nn
 
 from . import arch, loader, notebook, observe, seal
 from .bookkeeping import Reading, is_module
-from .wire import ChannelClosed, Encoder, decode, frame, recv, send, unpack_tensors
+from .wire import HEADER, ChannelClosed, Encoder, decode, frame, recv, send, unpack_tensors
 
 MAX_FILE = 256 << 20
+MAX_REPORTED_NAMES = 1000  # top-level functions of a module named in the ready report
 
 # Operations defined outside this module (``ops_*.py`` in this package, loaded below):
 # ``@operation("name")`` on ``fn(session, req, tensors, enc) -> dict``.
@@ -86,12 +91,13 @@ class Session:
     """What the worker keeps between requests. Slots: no instance attribute can shadow one of
     its methods (the seal guards the class)."""
 
-    __slots__ = ("root", "scratch", "impls", "handles", "factories")
+    __slots__ = ("root", "scratch", "impls", "handles", "factories", "max_file")
 
     def __init__(self, root: str, scratch: str, impls: dict[str, Callable]):
         self.root, self.scratch, self.impls = root, scratch, impls
         self.handles: dict[int, Any] = {}
         self.factories: list[arch.Factory] = []
+        self.max_file = MAX_FILE  # the running request's cap on files read back
 
     # -- decoding arguments ---------------------------------------------------------------
 
@@ -313,7 +319,7 @@ class Session:
         if not os.path.isfile(path):
             return {"exists": False}
         size = os.path.getsize(path)
-        if size > MAX_FILE:
+        if size > self.max_file:
             return {"exists": True, "too_large": size}
         with open(path, "rb") as f:
             return {"exists": True, "data": enc.encode(f.read())}
@@ -325,6 +331,8 @@ class Session:
         return {}
 
     def dispatch(self, req: dict, blob: bytes) -> tuple[dict, bytes]:
+        max_file = req.get("max_file")
+        self.max_file = min(max_file, MAX_FILE) if isinstance(max_file, int) and max_file >= 0 else MAX_FILE
         enc = Encoder(fallback=lambda v, e: {"$module": observe.summarize(v)} if is_module(v) else None)
         op = getattr(self, f"op_{req.get('op')}", None)
         if op is None and req.get("op") in OPERATIONS:
@@ -403,6 +411,7 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, Any], skip: list[str])
         send(sock, {"event": "imported", "module": name, "ok": error is None})
     files = {name: str(info["file"]) for name, info in module_report.items()}
     impls, report = loader.find_hooks(modules, hooks, root, files)
+    report["functions"] = {m: names[:MAX_REPORTED_NAMES] for m, names in report.get("functions", {}).items()}
     send(sock, {"event": "ready", "modules": module_report, **report})
     session = Session(root, scratch, impls)
     # A worker without headroom even so (limits too tight for any import) would be no better
@@ -420,10 +429,29 @@ def serve(sock, root: str, scratch: str, hooks: dict[str, Any], skip: list[str])
         changed = check(records)
         if changed:
             # The answer was built by replaced probe code: it is not sent, and this worker ends.
-            tell(sock, {"ok": False, "kind": "tampered", "what": changed})
+            rid = req.get("id")
+            tell(sock, {"ok": False, "kind": "tampered", "what": changed, "id": rid if type(rid) is int else None})
         if roomy and not has_headroom():
             answer["retire"] = True
-        send(sock, answer, out)
+        send_answer(sock, req, answer, out)
+
+
+def send_answer(sock, req: dict, answer: dict, blob: bytes) -> None:
+    """Send ``answer`` to ``req``, naming it (its ``id``); an answer larger than the request's
+    ``limit`` becomes ``{"ok": false, "kind": "too_large"}`` (the trusted side would refuse it
+    from its header, and end this worker)."""
+    answer["id"] = req.get("id")
+    data = frame(answer, len(blob))
+    limit = req.get("limit")
+    size = len(data) - HEADER.size + len(blob)
+    if isinstance(limit, int) and size > limit:
+        small = {"ok": False, "kind": "too_large", "size": size, "limit": limit, "id": answer["id"]}
+        if answer.get("retire"):
+            small["retire"] = True
+        data, blob = frame(small), b""
+    sock.sendall(data)
+    if blob:
+        sock.sendall(blob)
 
 
 HEADROOM = 64 << 20

@@ -4,6 +4,12 @@ A frame is ``<u32 json length><u64 blob length><json><blob>``. The JSON is one o
 tensor in it is a reference ``{"$tensor": key}`` into the blob, which is a safetensors file held
 in memory. Nothing crossing the channel is ever pickled, so the trusted side rebuilds plain
 tensors holding exactly the bytes that arrived, whatever object produced them.
+
+Everything a peer sends is parsed defensively: ``recv`` refuses a frame over its caps from the
+header alone (before reading the body), and raises ``ChannelGarbage`` for anything malformed
+(UTF-8, JSON, nesting depth, number of values, non-finite numbers, not an object); ``decode``
+raises nothing but ``ChannelGarbage`` either. Whatever arrives, the reader gets a JSON object or a
+``ChannelError``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ except ImportError:  # safetensors < 0.8
 HEADER = struct.Struct("<IQ")
 MAX_JSON = 16 << 20
 MAX_BLOB = 1 << 30
-MAX_DEPTH = 48
+MAX_DEPTH = 48  # tagged values (``decode``)
+MAX_JSON_DEPTH = 128  # a frame's JSON: lists and objects within each other
 MAX_ITEMS = 200_000
 
 
@@ -90,23 +97,70 @@ def recv(
     deadline: float | None = None,
     max_json: int = MAX_JSON,
     max_blob: int = MAX_BLOB,
+    max_size: int | None = None,
 ) -> tuple[dict, bytes]:
+    """One frame: its JSON object and its blob. A frame with more than ``max_json`` bytes of
+    JSON, ``max_blob`` of blob or ``max_size`` in all is refused from its header, before its
+    body is read (``FrameTooLarge``); the stream is then out of step, so the reader must drop
+    the peer. Raises only ``ChannelError`` (see ``parse``)."""
     n_json, n_blob = HEADER.unpack(_read_exact(sock, HEADER.size, deadline))
-    if n_json > max_json or n_blob > max_blob:
-        raise ChannelGarbage(f"frame too large ({n_json} + {n_blob} bytes)")
+    limit = min(max_json + max_blob, max_size if max_size is not None else max_json + max_blob)
+    if n_json > max_json or n_blob > max_blob or n_json + n_blob > limit:
+        raise FrameTooLarge(n_json + n_blob, limit)
     data = _read_exact(sock, n_json, deadline)
     blob = _read_exact(sock, n_blob, deadline) if n_blob else b""
+    return parse(data), blob
+
+
+class FrameTooLarge(ChannelGarbage):
+    """A frame's header announced more bytes than the reader takes."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"a frame of {size} bytes, more than the {limit} bytes it could need")
+        self.size, self.limit = size, limit
+
+
+def parse(data: bytes) -> dict:
+    """A frame's JSON object, or ``ChannelGarbage`` for anything else: bytes that are not UTF-8
+    or not JSON, NaN or infinite numbers (``1e999`` included), nesting deeper than
+    ``MAX_JSON_DEPTH`` (checked without recursion, so no nesting can raise ``RecursionError``
+    later, where the object is used), more than ``MAX_ITEMS`` values, or a top level that is
+    not an object."""
     try:
-        obj = json.loads(data, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ChannelGarbage(f"malformed JSON: {e}") from None
+        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ChannelGarbage("malformed JSON: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError, MemoryError) as e:
+        raise ChannelGarbage(f"malformed JSON: {str(e)[:200]}") from None
     if not isinstance(obj, dict):
         raise ChannelGarbage("a frame must hold a JSON object")
-    return obj, blob
+    _check_shape(obj)
+    return obj
+
+
+def _check_shape(obj: dict) -> None:
+    items = 0
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ChannelGarbage(f"malformed JSON: nested more than {MAX_JSON_DEPTH} deep")
+        children = value.values() if isinstance(value, dict) else value
+        items += len(children)
+        if items > MAX_ITEMS:
+            raise ChannelGarbage(f"malformed JSON: more than {MAX_ITEMS} values")
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
 
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is not a finite number")
+    return value
 
 
 # -- tensors ----------------------------------------------------------------------------------
@@ -142,16 +196,68 @@ def pack_tensors(tensors: dict[str, torch.Tensor]) -> bytes:
     return bytes(_st_serialize(specs))  # `tensors` holds the memory alive until this returns
 
 
-def unpack_tensors(blob: bytes) -> dict[str, torch.Tensor]:
+class OverCap(ChannelGarbage):
+    """Well-formed as far as it was read, but larger than the reader takes."""
+
+
+MAX_BLOB_TENSORS = 10_000  # tensors in one frame's blob (a whole graded submission sends ~3,000)
+HEADER_BYTES_PER_TENSOR = 512  # a safetensors header entry (name, dtype, shape, offsets), generously
+
+
+def safetensors_header(data: bytes, max_tensors: int, max_bytes: int) -> dict[str, dict]:
+    """The tensor entries of a safetensors file's header (name -> ``{"dtype", "shape",
+    "data_offsets"}``), read with caps before anything else of the file: the format is an
+    8-byte little-endian header length, that many bytes of JSON, then the data. Raises
+    ``OverCap`` (saying why) for a header longer than ``max_tensors`` entries could need, more
+    than ``max_tensors`` tensors or data of more than ``max_bytes`` bytes, and ``ChannelGarbage``
+    for anything malformed; costs at most a parse of the capped header."""
+    if len(data) < 8:
+        raise ChannelGarbage("too short to be safetensors (no 8-byte header length)")
+    n = int.from_bytes(data[:8], "little")
+    cap = 1024 + HEADER_BYTES_PER_TENSOR * max_tensors
+    if n > len(data) - 8:
+        raise ChannelGarbage(f"its header length ({n} bytes) runs past the end of the file")
+    if n > cap:
+        raise OverCap(f"its header is {n} bytes long, more than {max_tensors} tensors could need")
+    header = parse(bytes(data[8 : 8 + n]))
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    if len(entries) > max_tensors:
+        raise OverCap(f"it names {len(entries)} tensors, more than the {max_tensors} expected at most")
+    room = len(data) - 8 - n
+    total = 0
+    for name, entry in entries.items():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("dtype"), str)
+            or not isinstance(shape, list)
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+            or not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= room
+        ):
+            raise ChannelGarbage(f"its header entry {name[:40]!r} is malformed")
+        total += offsets[1] - offsets[0]
+    if total > max_bytes:
+        raise OverCap(f"its tensors hold {total} bytes, more than the {max_bytes} expected at most")
+    return entries
+
+
+def unpack_tensors(blob: bytes, max_tensors: int = MAX_BLOB_TENSORS) -> dict[str, torch.Tensor]:
+    """The tensors of a frame's blob (plain CPU tensors), its header checked first
+    (``safetensors_header``: at most ``max_tensors`` tensors); ``ChannelGarbage`` otherwise."""
     if not blob:
         return {}
+    safetensors_header(blob, max_tensors, len(blob))
     try:
         out = _st_load(blob)
     except Exception as e:  # safetensors raises its own error types
-        raise ChannelGarbage(f"blob is not valid safetensors: {e}") from None
+        raise ChannelGarbage(f"blob is not valid safetensors: {str(e)[:200]}") from None
     for k, t in out.items():
         if type(t) is not torch.Tensor:
-            raise ChannelGarbage(f"blob entry {k!r} is not a plain tensor")
+            raise ChannelGarbage(f"blob entry {k[:40]!r} is not a plain tensor")
     return out
 
 
@@ -292,7 +398,7 @@ def decode(
         raise ChannelGarbage("malformed value")
     tag = next(iter(obj))
     if not tag.startswith("$"):
-        raise ChannelGarbage(f"untagged object {tag!r}")
+        raise ChannelGarbage(f"untagged object {tag[:40]!r}")
     body = obj[tag]
 
     def items(b: Any) -> list:
@@ -321,12 +427,12 @@ def decode(
             return torch.device(str(body))
         if tag == "$dtype":
             if body not in SAFE_DTYPES:
-                raise ChannelGarbage(f"unknown dtype {body!r}")
+                raise ChannelGarbage(f"unknown dtype {str(body)[:40]!r}")
             return SAFE_DTYPES[body]
         if tag == "$tensor":
             t = tensors.get(body) if isinstance(body, str) else None
             if t is None:
-                raise ChannelGarbage(f"tensor {body!r} missing from the blob")
+                raise ChannelGarbage(f"tensor {str(body)[:40]!r} missing from the blob")
             if obj.get("complex"):
                 if t.ndim == 0 or t.shape[-1] != 2:
                     raise ChannelGarbage("complex tensor without a real/imaginary axis")
@@ -338,11 +444,11 @@ def decode(
                 raise ChannelGarbage("bytes missing from the blob")
             return t.numpy().tobytes()
         if tag == "$object":
-            return Opaque(str(body), str(obj.get("repr", "")))
-    except ChannelGarbage:
+            return Opaque(str(body)[:200], str(obj.get("repr", ""))[:200])
+    except ChannelError:
         raise
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise ChannelGarbage(f"malformed {tag}: {e}") from None
+    except Exception as e:  # whatever torch or Python make of malformed input
+        raise ChannelGarbage(f"malformed {tag[:40]}: {type(e).__name__}: {str(e)[:200]}") from None
     if special is not None:
         return special(tag, obj)
-    raise ChannelGarbage(f"unknown tag {tag!r}")
+    raise ChannelGarbage(f"unknown tag {tag[:40]!r}")

@@ -2,8 +2,10 @@
 
 Nets are described with ``grader.worker.arch`` so the worker builds them from standard torch
 classes; the trusted side builds the same net from the same description and the run's seed.
-Files a submission writes come back as bytes and are parsed here with safetensors only (never
-unpickled); files the grader writes are made here with ``safetensors.torch.save_model``.
+Files a submission writes come back as bytes (at most ``read_cap`` of them) and are parsed here
+with safetensors only (never unpickled), refused from their header when they hold more tensors or
+bytes than the exercise could need (``file_caps``); files the grader writes are made here with
+``safetensors.torch.save_model``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from grader.kit import (
     Arch,
     Scratch,
     SubmissionRaised,
+    UnreadableFile,
     arch,
     decode_value,
     derive_seed,
     exception_text,
     fail,
     mismatch,
+    read_safetensors,
     seeded,
     short,
 )
@@ -168,6 +172,25 @@ def save_model_bytes(net: nn.Module) -> bytes:
 # -- files that come back from the worker ----------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FileCaps:
+    """What a file holding ``tensors`` could need, with room for a few mistakes worth naming
+    (extra tensors, a wrong dtype): more is refused from the file's header."""
+
+    max_tensors: int
+    max_bytes: int
+
+    @property
+    def read_cap(self) -> int:
+        """The most bytes of the file the worker sends back (data, header and metadata)."""
+        return self.max_bytes + 512 * self.max_tensors + (1 << 20)
+
+
+def file_caps(tensors: dict[str, torch.Tensor]) -> FileCaps:
+    data = sum(t.numel() * 8 for t in tensors.values())  # as if every tensor were 8-byte elements
+    return FileCaps(max_tensors=4 * len(tensors) + 64, max_bytes=4 * data + (1 << 20))
+
+
 def file_bytes(body: dict, tensors: dict, call: str) -> bytes:
     """The file a hook wrote at the path it was given, or a failure saying what is there instead."""
     f = body.get("file")
@@ -181,7 +204,8 @@ def file_bytes(body: dict, tensors: dict, call: str) -> bytes:
     if kind == "directory":
         fail(f"{call} made a directory at `path`; the contract asks for one file there")
     if kind == "too_large":
-        fail(f"{call} wrote a file of {f.get('size')} bytes, more than the grader reads")
+        size = f.get("size") if isinstance(f.get("size"), int) else "?"
+        fail(f"{call} wrote a file of {size} bytes, more than the grader reads for this exercise")
     data = decode_value(f.get("data"), tensors)
     if not isinstance(data, bytes):
         fail(f"{call}: the file could not be read back")
@@ -190,14 +214,17 @@ def file_bytes(body: dict, tensors: dict, call: str) -> bytes:
     return data
 
 
-def parse_safetensors(data: bytes, call: str) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file (parsed from bytes: nothing is ever unpickled)."""
+def parse_safetensors(data: bytes, call: str, caps: FileCaps) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (parsed from bytes: nothing is ever unpickled), refused
+    from its header when it holds more than ``caps`` allow; the same bytes are parsed once."""
     try:
-        return safetensors.torch.load(data)
-    except Exception as e:  # safetensors raises its own error types
+        return read_safetensors(data, max_tensors=caps.max_tensors, max_bytes=caps.max_bytes)
+    except UnreadableFile as e:
+        if e.refused:
+            fail(f"the file {call} wrote is refused unread: {e}; it should hold only what it was asked to save")
         pickle = data[:2] == b"PK" or data[:1] == b"\x80"
         what = "a torch.save pickle" if pickle else "not valid safetensors"
-        fail(f"the file {call} wrote is {what} ({type(e).__name__}: {str(e)[:200]})", PICKLE_HINT)
+        fail(f"the file {call} wrote is {what} ({e})", PICKLE_HINT)
 
 
 def expect_same_tensors(got: object, want: dict[str, torch.Tensor], what: str) -> None:

@@ -50,6 +50,7 @@ from ._files import (
     expect_loaded,
     expect_same_tensors,
     file_bytes,
+    file_caps,
     load_request,
     parse_safetensors,
     prepare,
@@ -76,14 +77,18 @@ def tensor_dict(seed: int) -> dict[str, torch.Tensor]:
 
 
 def saved_tensors(sub, seed: int) -> dict[str, torch.Tensor]:
-    """What ``save_tensors`` wrote, parsed with safetensors."""
+    """What ``save_tensors`` wrote, parsed with safetensors (refused unread if it holds far more
+    than the tensors given)."""
+    given = tensor_dict(seed)
+    caps = file_caps(given)
     body, tensors = sub.operation(
         "file_call",
         "save_tensors",
-        args={"tensors": tensor_dict(seed), "path": Scratch("tensors.safetensors")},
+        args={"tensors": given, "path": Scratch("tensors.safetensors")},
         read="tensors.safetensors",
+        max_file=caps.read_cap,
     )
-    return parse_safetensors(file_bytes(body, tensors, "`save_tensors`"), "`save_tensors`")
+    return parse_safetensors(file_bytes(body, tensors, "`save_tensors`"), "`save_tensors`", caps)
 
 
 @pytest.mark.parametrize("hook", ["save_tensors"])
@@ -144,6 +149,7 @@ def saved_params(sub, prep, device: str) -> dict:
             ties={"net": prep.ties()},
             device=device,
             read=name,
+            max_file=file_caps(prep.state).read_cap,
         )
     except SubmissionRaised as e:
         text = str(e)
@@ -153,7 +159,7 @@ def saved_params(sub, prep, device: str) -> dict:
 def expect_saved(sub, prep, device: str) -> None:
     body, tensors = saved_params(sub, prep, device)
     call = f"`save_params` (the net on {device})"
-    expect_file_state(parse_safetensors(file_bytes(body, tensors, call), call), prep, call)
+    expect_file_state(parse_safetensors(file_bytes(body, tensors, call), call, file_caps(prep.state)), prep, call)
 
 
 @pytest.mark.parametrize("hook", ["save_params"])
@@ -212,7 +218,7 @@ def own_file(sub, prep, device: str) -> tuple[bytes | None, str]:
         return None, "your `save_params` ended the worker"
     try:
         data = file_bytes(body, tensors, call)
-        saved = parse_safetensors(data, call)
+        saved = parse_safetensors(data, call, file_caps(prep.state))
     except CheckFailed as e:
         if "pickle" in e.message:
             return None, "your `save_params` wrote a torch.save pickle, not safetensors"
