@@ -4,6 +4,7 @@ report from a grader killed mid-run, and a hostile hook that does not stop the c
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -188,6 +189,53 @@ def test_no_network(graders, host, level):
     r = Graded(graders(level).grade(host.submission("socket_exfil"), seed=1, only=["mlp"]))
     assert_gains_nothing(r)
     host.assert_unharmed(settle=0.2)
+
+
+# -- per-worker uids ---------------------------------------------------------------------------
+
+
+def test_graders_alive_at_once_never_share_a_worker_uid(monkeypatch, tmp_path):
+    """As root each worker runs under a uid of its own (its RLIMIT_NPROC, its signals): two grading
+    processes at once (xdist workers, a batch's graders: pids close together, each grading many
+    submissions) never hand out the same uid, nor does one process across its submissions."""
+    from types import SimpleNamespace
+
+    from grader.trusted import sandbox
+
+    class Level:
+        name, rank = "fake", 1
+
+        def prepare(self, submission, ctx):
+            uids.append(ctx.uid)
+            return sandbox.Prepared(plan={})
+
+    class Zygote:
+        def ready(self):
+            return {}
+
+        def spawn(self, plan):
+            return SimpleNamespace()
+
+    def uids_of(pid: int, submissions: int) -> list[int]:
+        """The uids a fresh grading process with this pid gives its first workers."""
+        monkeypatch.setattr(os, "getpid", lambda: pid)
+        monkeypatch.setattr(sandbox.Launcher, "_spawned", itertools.count(1))
+        uids.clear()
+        for _ in range(submissions):
+            launcher = sandbox.Launcher(Zygote(), Level(), hidden=[])
+            launcher.spawn(sub, {}, [])
+            launcher.spawn(sub, {}, [])  # a second worker for the same submission
+            launcher.close()
+        return list(uids)
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    uids: list[int] = []
+    first = uids_of(40_000, 40)
+    assert len(set(first)) == len(first) and None not in first
+    for other in (40_001, 40_002, 40_000 + (1 << 14)):
+        assert not set(first) & set(uids_of(other, 3)), other
 
 
 # -- kills ------------------------------------------------------------------------------------
