@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_report, strongest, survivors
+from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_report, strongest
 
 from grader.testing import Graded
 from grader.trusted.grading import Grader, Options
@@ -261,7 +261,7 @@ def test_nothing_outlives_a_grade(graders, host, level):
     written only after every worker tree (and every sandbox placeholder) is gone."""
     g = graders(level)
     g.grade(host.submission("setsid_daemon"), seed=1, only=["mlp"])
-    assert survivors() == []
+    assert host.survivors() == []
     assert [c for c in _children_of(os.getpid()) if c[1] in ("bwrap", "unshare", "setpriv", "sleep", "sh")] == []
     zygote = g.zygote.proc.pid
     assert [c for c in _children_of(zygote)] == []
@@ -333,7 +333,7 @@ def test_one_hostile_hook_among_correct_ones(host, tmp_path):
     sub = tmp_path / "mixed"
     shutil.copytree(ROOT / "reference", sub, ignore=shutil.ignore_patterns("__pycache__"))
     with open(sub / "layers_and_blocks.py", "a") as f:
-        f.write(HOSTILE_MLP)
+        f.write(host.own(HOSTILE_MLP))
     host.path, host.before = sub, {}
     g = Grader(Options(timeouts=Timeouts(check=10, import_module=10, submission=300)))
     try:
@@ -347,8 +347,8 @@ def test_one_hostile_hook_among_correct_ones(host, tmp_path):
     lost = {c["id"] for h in others.values() for c in h["checks"] if c["status"] in ("failed", "error")}
     assert lost <= {"save_model_file/file_written", "load_model_file/round_trip[mlp]"}, lost
     assert sum(h["score"] for h in others.values()) >= sum(h["max_score"] for h in others.values()) - len(lost)
-    assert survivors() == []
-    assert sorted(os.listdir("/tmp/grader-exploit-canary")) == []
+    assert host.survivors() == []
+    assert sorted(os.listdir(host.canary)) == []
 
 
 # -- grader sandbox: what an instructor checks on a new machine ----------------------------------
