@@ -23,6 +23,10 @@ from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_le
 from grader.trusted.submission import Timeouts
 from grader.trusted.workers import WORKER_ENV
 
+# Module-scoped graders: under pytest-xdist (make test) the module runs on one worker, so that
+# they start once.
+pytestmark = pytest.mark.xdist_group("test_confinement")
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = probe_all()
 TIMEOUTS = Timeouts(check=4, import_module=4, submission=60)
@@ -57,6 +61,7 @@ def host(tmp_path):
 # -- probing, forcing, requiring ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_probe_reports_every_level_and_the_strongest_is_chosen(graders):
     assert set(PROBES) == set(LEVELS)
     assert PROBES["process"] == (True, "")  # always there
@@ -80,6 +85,7 @@ def test_unknown_forced_and_required_levels_are_refused():
         choose_level("process", minimum="bwrap")
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_grade_below_the_minimum(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.run(
@@ -114,6 +120,7 @@ def snoop(g: Grader, host: Host) -> dict:
     return snoop_report(r.check("mlp/structure")["message"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [level_param(n) for n in LEVELS])
 def test_what_a_worker_sees(graders, host, level):
     seen = snoop(graders(level), host)
@@ -163,6 +170,7 @@ def test_what_a_worker_sees(graders, host, level):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="unprivileged already: test_what_a_worker_sees[bwrap] covers it")
 @pytest.mark.skipif(not PROBES["bwrap"][0], reason=f"bwrap not available here: {PROBES['bwrap'][1]}")
 def test_bwrap_as_an_unprivileged_user(host, monkeypatch):
@@ -269,6 +277,7 @@ def test_nothing_outlives_a_grade(graders, host, level):
         host.assert_unharmed(settle=0.5)
 
 
+@pytest.mark.slow
 def test_a_killed_grader_leaves_a_valid_report_and_no_worker(host, tmp_path):
     """The fail-safe report is written before grading starts, for every output file; killing
     the grader mid-run leaves it readable, and its workers die with it."""
@@ -329,6 +338,7 @@ def mlp():  # replaced: exits the worker, leaving a daemon and an atexit hook be
 """
 
 
+@pytest.mark.slow
 def test_one_hostile_hook_among_correct_ones(host, tmp_path):
     sub = tmp_path / "mixed"
     shutil.copytree(ROOT / "reference", sub, ignore=shutil.ignore_patterns("__pycache__"))
@@ -354,6 +364,7 @@ def test_one_hostile_hook_among_correct_ones(host, tmp_path):
 # -- grader sandbox: what an instructor checks on a new machine ----------------------------------
 
 
+@pytest.mark.slow
 def test_grader_sandbox_lists_every_level_and_the_choice(monkeypatch):
     from click.testing import CliRunner
 
@@ -382,6 +393,7 @@ def test_grader_sandbox_lists_every_level_and_the_choice(monkeypatch):
         assert f"grader run uses: {top}" not in out.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit", ["RLIMIT_AS", "RLIMIT_DATA"])
 def test_headroom_is_seen_under_either_memory_limit(limit):
     """``serve.has_headroom`` (which retires a hoarding worker, and blames a module whose import
