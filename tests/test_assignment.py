@@ -16,6 +16,10 @@ from grader.trusted.grading import Grader
 from grader.trusted.inventory import collect_checks
 from grader.trusted.settings import Settings, Timeouts
 
+# Module-scoped graders: under pytest-xdist (make test) the module runs on one worker, so that
+# they start once.
+pytestmark = pytest.mark.xdist_group("test_assignment")
+
 EXAMPLE = ROOT / "examples" / "assignment.toml"
 
 

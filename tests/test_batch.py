@@ -159,11 +159,17 @@ def mlp():
     }
 
 
+# The batch takes half a minute (most of it waiting on the hung grader): under pytest-xdist its
+# tests share one worker (--dist loadgroup), so that it runs once.
+ONE_BATCH = pytest.mark.xdist_group("hostile_batch")
+
+
 def result_of(batch, name) -> dict:
     return json.loads(result_path(batch["out"], name).read_text())
 
 
 @pytest.mark.slow
+@ONE_BATCH
 def test_every_submission_gets_a_row_that_says_what_happened(hostile_batch):
     rows = hostile_batch["rows"]
     assert list(rows) == ["a_hangs_the_grader", "b_correct", "c_crash", "d_hang", "e_memory", "f_kills_the_grader"]
@@ -189,6 +195,7 @@ def test_every_submission_gets_a_row_that_says_what_happened(hostile_batch):
 
 
 @pytest.mark.slow
+@ONE_BATCH
 def test_every_submission_has_a_valid_result_file_and_its_reports(hostile_batch):
     for name, row in hostile_batch["rows"].items():
         r = result_of(hostile_batch, name)
@@ -205,6 +212,7 @@ def test_every_submission_has_a_valid_result_file_and_its_reports(hostile_batch)
 
 
 @pytest.mark.slow
+@ONE_BATCH
 def test_the_gradebook_has_a_row_per_student_and_a_column_per_hook(hostile_batch):
     entries, _ = load([hostile_batch["out"] / "submissions"])
     table = list(csv.reader(io.StringIO(render_csv(entries))))
@@ -346,6 +354,7 @@ def test_a_batch_grades_each_submission_as_if_graded_alone(tmp_path):
     assert scores[1] == 127 and len(set(scores)) == 3  # three different submissions, three results
 
 
+@pytest.mark.slow
 def test_grade_each_goes_past_a_bad_entry_and_raises_what_its_caller_raises(tmp_path):
     """A queue entry that is not a submission gets its error and the next one is graded; an error
     of the caller's own result handling (a full disk) stops the queue and reaches the caller,
@@ -549,6 +558,7 @@ def test_batch_usage_errors_exit_2(tmp_path):
     assert r.exit_code == 2 and "--output names one file" in r.output
 
 
+@pytest.mark.slow
 def test_an_unknown_format_stops_the_batch_before_grading(tmp_path):
     subs = tmp_path / "class"
     write(subs, "a", MLP)
@@ -710,6 +720,7 @@ def test_gradebook_cells_cannot_be_spreadsheet_formulas():
     assert row[0] == '\'=HYPERLINK("x")' and "'-1+1" in row
 
 
+@pytest.mark.slow
 def test_the_budget_running_out_is_recorded(tmp_path):
     """What makes a row "timed out" without the batch stopping anything: the submission's own
     time budget, spent by a hook that never returns."""
@@ -724,6 +735,7 @@ def test_the_budget_running_out_is_recorded(tmp_path):
     assert row_status(r)[0] == TIMED_OUT
 
 
+@pytest.mark.slow
 def test_the_console_script_keeps_exit_codes_and_output(tmp_path):
     """`grader` ends with os._exit (no teardown of torch's modules): same exit codes, and what it
     printed is all there."""

@@ -10,6 +10,10 @@ from grader.testing import Graded
 from grader.trusted.grading import Grader
 from grader.trusted.settings import Settings, Timeouts
 
+# Module-scoped graders: under pytest-xdist (make test) the module runs on one worker, so that
+# they start once.
+pytestmark = pytest.mark.xdist_group("test_boundary")
+
 
 @pytest.fixture(scope="module")
 def quick():
@@ -30,6 +34,7 @@ def test_exit_inside_forward_fails_only_that_hook(quick, submissions):
     assert r.failed("mlp") == {"mlp/outputs", "mlp/gradients", "mlp/structure"}
 
 
+@pytest.mark.slow
 def test_infinite_loop_times_out_and_the_rest_is_graded(quick, submissions):
     start = time.monotonic()
     r = quick(submissions / "boundary" / "infinite_loop", ["mlp", "nest_mlp"])
@@ -44,7 +49,10 @@ def test_infinite_loop_times_out_and_the_rest_is_graded(quick, submissions):
 
 @pytest.mark.parametrize(
     "case,why",
-    [("exit_at_import", "ended the worker while importing"), ("hang_at_import", "did not finish importing within 3 s")],
+    [
+        ("exit_at_import", "ended the worker while importing"),
+        pytest.param("hang_at_import", "did not finish importing within 3 s", marks=pytest.mark.slow),
+    ],
 )
 def test_a_module_that_breaks_the_import_is_blamed_and_skipped(quick, submissions, case, why):
     r = quick(submissions / "boundary" / case, ["mlp", "nest_mlp"])

@@ -59,6 +59,7 @@ def test_the_reference_gets_full_marks_and_exit_0(tmp_path):
     assert f"Score: {r['score']:.4g}/{r['max_score']:.4g} (100.0%)" in p.stdout
 
 
+@pytest.mark.slow
 def test_one_run_writes_every_format_and_they_agree(tmp_path):
     out = {f: tmp_path / f"report.{f}" for f in ("json", "gradescope", "classroom", "junit", "markdown")}
     args = [x for f, path in out.items() for x in ("-f", f, "-o", path)]
@@ -81,6 +82,7 @@ def test_one_run_writes_every_format_and_they_agree(tmp_path):
     assert "What did not pass" in p.stdout  # the text report went to standard output
 
 
+@pytest.mark.slow
 def test_execution_time_is_the_runs_real_time(tmp_path):
     """What Gradescope shows as the run's time is the command's wall time (torch, the worker
     template, the plugins, the checks' collection included), not only the grading's."""
@@ -124,13 +126,25 @@ def test_fail_under_gates_on_the_percentage(percent, code):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["run", "reference", "-f", "pdf"], "unknown format 'pdf'"),
-        (["run", "no/such/dir"], "no such file or directory"),
-        (["run", "pyproject.toml"], "not a submission (a directory, or a .py, .ipynb or .md file)"),
-        (["run", "reference", "-f", "json", "-o", "a", "-o", "b"], "more --output than --format"),
-        (["run", "reference", "--only", "mlpp"], "unknown hook(s) for --only: mlpp"),
+        pytest.param(["run", "reference", "-f", "pdf"], "unknown format 'pdf'", marks=pytest.mark.slow),
+        pytest.param(["run", "no/such/dir"], "no such file or directory", marks=pytest.mark.slow),
+        pytest.param(
+            ["run", "pyproject.toml"],
+            "not a submission (a directory, or a .py, .ipynb or .md file)",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            ["run", "reference", "-f", "json", "-o", "a", "-o", "b"],
+            "more --output than --format",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            ["run", "reference", "--only", "mlpp"], "unknown hook(s) for --only: mlpp", marks=pytest.mark.slow
+        ),
         (["run", "reference", "--fail-under", "101"], "101"),
-        (["run", "reference", "--assignment", "no/such.toml"], "assignment file not found"),
+        pytest.param(
+            ["run", "reference", "--assignment", "no/such.toml"], "assignment file not found", marks=pytest.mark.slow
+        ),
         (["classroom", "workflow", "--step-id", "my step"], "letters and digits"),
     ],
 )
@@ -141,6 +155,7 @@ def test_usage_errors_exit_2_with_a_message(args, message):
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+@pytest.mark.slow
 def test_a_bad_assignment_exits_2_before_grading(tmp_path):
     bad = tmp_path / "a.toml"
     bad.write_text('hooks = ["mlpp"]\n[points]\n"mlp/outptus" = 2\n')
@@ -184,6 +199,7 @@ def test_seed_reproduces_a_run_exactly_and_another_seed_changes_the_inputs(tmp_p
 # -- exit code 3: the grader itself failed, and the fail-safe reports ---------------------------------
 
 
+@pytest.mark.slow
 def test_a_grader_failure_exits_3_and_leaves_valid_fail_safe_reports(tmp_path):
     plugin = tmp_path / "broken_plugin.py"
     plugin.write_text("def grader_result(result):\n    raise RuntimeError('plugin bug')\n")
@@ -206,6 +222,7 @@ def test_a_grader_failure_exits_3_and_leaves_valid_fail_safe_reports(tmp_path):
     assert "plugin bug" in out["markdown"].read_text()
 
 
+@pytest.mark.slow
 def test_a_plugin_with_broken_checks_exits_3_and_names_them_on_stderr(tmp_path):
     checks = tmp_path / "checks_broken.py"
     checks.write_text("raise ImportError('no such helper')\n")
@@ -263,6 +280,7 @@ def test_the_starter_is_graded_as_not_attempted(tmp_path):
 # -- time limits from the assignment --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_assignment_time_limits_reach_the_worker(tmp_path):
     a = tmp_path / "a.toml"
     a.write_text('hooks = ["mlp"]\n[timeouts]\ncheck = 2\n')
@@ -406,6 +424,7 @@ def _step_script(workflow: str, step: str) -> str:
     return "\n".join(block) + "\n"
 
 
+@pytest.mark.slow
 def test_the_classroom_workflow_feeds_the_reporter(tmp_path):
     result = CliRunner().invoke(main, ["classroom", "workflow", "--assignment", "grading/assignment.toml"])
     assert result.exit_code == 0, result.output

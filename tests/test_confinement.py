@@ -4,6 +4,7 @@ report from a grader killed mid-run, and a hostile hook that does not stop the c
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -14,13 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
-from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_report, strongest, survivors
+from test_exploits import EXPLOITS, SEED, Host, assert_gains_nothing, snoop_report, strongest
 
 from grader.testing import Graded
 from grader.trusted.grading import Grader
 from grader.trusted.sandbox import LEVELS, Limits, SandboxUnavailable, choose_level, runtime_roots, survey_levels
 from grader.trusted.settings import Settings, Timeouts
 from grader.trusted.workers import WORKER_ENV
+
+# Module-scoped graders: under pytest-xdist (make test) the module runs on one worker, so that
+# they start once.
+pytestmark = pytest.mark.xdist_group("test_confinement")
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = survey_levels()
@@ -58,6 +63,7 @@ def host(tmp_path):
 # -- probing, forcing, requiring ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_probe_reports_every_level_and_the_strongest_is_chosen(graders):
     assert set(PROBES) == set(LEVELS)
     assert PROBES["process"] == (True, "")  # always there
@@ -81,6 +87,7 @@ def test_unknown_forced_and_required_levels_are_refused():
         choose_level("process", minimum="bwrap")
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_grade_below_the_minimum(tmp_path):
     out = tmp_path / "r.json"
     proc = subprocess.run(
@@ -115,6 +122,7 @@ def snoop(g: Grader, host: Host) -> dict:
     return snoop_report(r.check("mlp/structure")["message"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", [level_param(n) for n in LEVELS])
 def test_what_a_worker_sees(graders, host, level):
     seen = snoop(graders(level), host)
@@ -164,6 +172,7 @@ def test_what_a_worker_sees(graders, host, level):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="unprivileged already: test_what_a_worker_sees[bwrap] covers it")
 @pytest.mark.skipif(not PROBES["bwrap"][0], reason=f"bwrap not available here: {PROBES['bwrap'][1]}")
 def test_bwrap_as_an_unprivileged_user(host, monkeypatch):
@@ -192,6 +201,53 @@ def test_no_network(graders, host, level):
     host.assert_unharmed(settle=0.2)
 
 
+# -- per-worker uids ---------------------------------------------------------------------------
+
+
+def test_graders_alive_at_once_never_share_a_worker_uid(monkeypatch, tmp_path):
+    """As root each worker runs under a uid of its own (its RLIMIT_NPROC, its signals): two grading
+    processes at once (xdist workers, a batch's graders: pids close together, each grading many
+    submissions) never hand out the same uid, nor does one process across its submissions."""
+    from types import SimpleNamespace
+
+    from grader.trusted import sandbox
+
+    class Level:
+        name, rank = "fake", 1
+
+        def prepare(self, submission, ctx):
+            uids.append(ctx.uid)
+            return sandbox.Prepared(plan={})
+
+    class Zygote:
+        def ready(self):
+            return {}
+
+        def spawn(self, plan):
+            return SimpleNamespace()
+
+    def uids_of(pid: int, submissions: int) -> list[int]:
+        """The uids a fresh grading process with this pid gives its first workers."""
+        monkeypatch.setattr(os, "getpid", lambda: pid)
+        monkeypatch.setattr(sandbox.Launcher, "_spawned", itertools.count(1))
+        uids.clear()
+        for _ in range(submissions):
+            launcher = sandbox.Launcher(Zygote(), Level(), hidden=[])
+            launcher.spawn(sub, {}, [])
+            launcher.spawn(sub, {}, [])  # a second worker for the same submission
+            launcher.close()
+        return list(uids)
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    uids: list[int] = []
+    first = uids_of(40_000, 40)
+    assert len(set(first)) == len(first) and None not in first
+    for other in (40_001, 40_002, 40_000 + (1 << 14)):
+        assert not set(first) & set(uids_of(other, 3)), other
+
+
 # -- kills ------------------------------------------------------------------------------------
 
 
@@ -215,7 +271,7 @@ def test_nothing_outlives_a_grade(graders, host, level):
     written only after every worker tree (and every sandbox placeholder) is gone."""
     g = graders(level)
     g.grade(host.submission("setsid_daemon"), seed=1, only=["mlp"])
-    assert survivors() == []
+    assert host.survivors() == []
     assert [c for c in _children_of(os.getpid()) if c[1] in ("bwrap", "unshare", "setpriv", "sleep", "sh")] == []
     template = g.template.proc.pid
     assert [c for c in _children_of(template)] == []
@@ -223,6 +279,7 @@ def test_nothing_outlives_a_grade(graders, host, level):
         host.assert_unharmed(settle=0.5)
 
 
+@pytest.mark.slow
 def test_a_killed_grader_leaves_a_valid_report_and_no_worker(host, tmp_path):
     """The fail-safe report is written before grading starts, for every output file; killing
     the grader mid-run leaves it readable, and its workers die with it."""
@@ -283,11 +340,12 @@ def mlp():  # replaced: exits the worker, leaving a daemon and an atexit hook be
 """
 
 
+@pytest.mark.slow
 def test_one_hostile_hook_among_correct_ones(host, tmp_path):
     sub = tmp_path / "mixed"
     shutil.copytree(ROOT / "reference", sub, ignore=shutil.ignore_patterns("__pycache__"))
     with open(sub / "layers_and_blocks.py", "a") as f:
-        f.write(HOSTILE_MLP)
+        f.write(host.own(HOSTILE_MLP))
     host.path, host.before = sub, {}
     g = Grader(Settings(timeouts=Timeouts(check=10, import_module=10, submission=300)))
     try:
@@ -301,13 +359,14 @@ def test_one_hostile_hook_among_correct_ones(host, tmp_path):
     lost = {c["id"] for h in others.values() for c in h["checks"] if c["status"] in ("failed", "error")}
     assert lost <= {"save_model_file/file_written", "load_model_file/round_trip[mlp]"}, lost
     assert sum(h["score"] for h in others.values()) >= sum(h["max_score"] for h in others.values()) - len(lost)
-    assert survivors() == []
-    assert sorted(os.listdir("/tmp/grader-exploit-canary")) == []
+    assert host.survivors() == []
+    assert sorted(os.listdir(host.canary)) == []
 
 
 # -- grader sandbox: what an instructor checks on a new machine ----------------------------------
 
 
+@pytest.mark.slow
 def test_grader_sandbox_lists_every_level_and_the_choice(monkeypatch):
     from click.testing import CliRunner
 
@@ -335,6 +394,7 @@ def test_grader_sandbox_lists_every_level_and_the_choice(monkeypatch):
         assert f"grader run uses: {top}" not in out.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit", ["RLIMIT_AS", "RLIMIT_DATA"])
 def test_headroom_is_seen_under_either_memory_limit(limit):
     """``serve.has_headroom`` (which retires a hoarding worker, and blames a module whose import

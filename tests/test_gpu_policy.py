@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 from conftest import ROOT
 
@@ -26,6 +27,7 @@ BUGS = os.path.join(os.path.dirname(__file__), "submissions", "bugs")
 HAS_CUDA = torch.cuda.is_available()
 
 
+@pytest.mark.slow
 def test_policy_set_then_both_apis_read_back():
     """After the policy, reading the legacy flags and the new fp32_precision API both work
     (mixing them the other way round makes a legacy read raise in torch 2.13)."""
@@ -49,6 +51,7 @@ def test_policy_set_then_both_apis_read_back():
     assert lines[-2] == "False"  # setting the policy does not initialize CUDA
 
 
+@pytest.mark.slow
 def test_worker_template_sets_the_policy_and_leaves_cuda_uninitialized():
     z = WorkerTemplate()
     try:

@@ -103,6 +103,7 @@ def test_reference_training_is_torch_sgd_bitwise():
     assert ours[2] is ours[4]
 
 
+@pytest.mark.slow
 def test_the_grading_process_never_imports_torch_dynamo():
     """A whole run of the chapter, marked checks included, in a fresh process."""
     code = textwrap.dedent(
@@ -143,6 +144,7 @@ def trains():
 """
 
 
+@pytest.mark.slow
 def test_marked_checks_get_a_worker_of_their_own_forked_after_the_late_imports(tmp_path):
     (tmp_path / "solution.py").write_text(PROBE)
     template = WorkerTemplate()

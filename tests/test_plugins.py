@@ -281,6 +281,7 @@ def test_a_reference_that_does_not_fit_its_exercise_hook_is_refused(clean_env):
     assert "{'epsilon'}" in str(e.value)
 
 
+@pytest.mark.slow
 def test_a_refused_plugin_stops_grading_with_exit_2():
     p = run_grader("run", "reference", "--only", "mlp", "--plugin", PLUGINS / "typo_hook.py")
     assert p.returncode == 2
@@ -288,6 +289,7 @@ def test_a_refused_plugin_stops_grading_with_exit_2():
     assert "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 def test_a_format_name_offered_twice_is_refused_naming_both_plugins():
     result = CliRunner().invoke(main, ["formats", "--plugin", str(PLUGINS / "json_format.py")])
     assert result.exit_code == 2
@@ -331,6 +333,7 @@ def test_hook_grader_checks_adds_checks_to_a_new_hook(grade_with):
     assert names == {"outputs", "gradients", "parameters", "initial_values", "eps"}
 
 
+@pytest.mark.slow
 def test_hook_grader_checks_adds_a_check_to_a_chapter_hook(grade_with):
     grade = grade_with(PLUGINS / "loose_tolerance.py", PLUGINS / "affine_check.py")
     assert grade(ROOT / "reference", only=["mlp"]).passed("mlp") >= {"mlp/not_affine", "mlp/outputs"}
@@ -342,6 +345,7 @@ def test_hook_grader_checks_adds_a_check_to_a_chapter_hook(grade_with):
     assert check["description"].startswith("The MLP is not an affine map")
 
 
+@pytest.mark.slow
 def test_a_check_its_conftest_deselects_is_reported_not_selected(grade_with, tmp_path):
     # The conftest's hook runs before the grader's at collection: the grader learns of the check
     # only through pytest_deselected, and must neither lose it nor run it.
@@ -367,6 +371,7 @@ def test_hook_grader_tolerance_overrides_one_check_of_one_hook_and_dtype(grade, 
     assert ("mlp", "gradients", torch.float32, "cpu") in plugin.CALLS
 
 
+@pytest.mark.slow
 def test_hook_grader_points_sets_a_hooks_total(grade_with):
     own = grade_with(EXAMPLE)(EXAMPLE_CORRECT[0], only=["layer_norm"])
     assert own.hook("layer_norm")["max_score"] == 8 and points(own, "layer_norm/outputs") == 3
@@ -394,6 +399,7 @@ def test_hook_grader_visibility_hides_a_check_and_delays_a_hook(grade_with):
     assert eps["message"] in instructor
 
 
+@pytest.mark.slow
 def test_hook_grader_report_formats_adds_a_format_used_like_the_built_in_ones():
     result = CliRunner().invoke(main, ["formats", "--plugin", str(PLUGINS / "tally_format.py")])
     assert result.exit_code == 0, result.output
@@ -469,7 +475,6 @@ def test_example_leaves_the_chapter_unaffected(clean_env):
         assert with_example.hook.grader_visibility(hook=hook, check=None) is None
 
 
-@pytest.mark.slow
 def test_example_loaded_the_reference_still_passes_every_chapter_hook(grade_with):
     r = grade_with(EXAMPLE)(ROOT / "reference")
     chapter = {n: h for n, h in r["hooks"].items() if n != "layer_norm"}

@@ -24,6 +24,10 @@ from grader.trusted.grading import Grader
 from grader.trusted.scoring import failsafe_result, validate
 from grader.trusted.settings import Settings, Timeouts
 
+# Module-scoped graders: under pytest-xdist (make test) the module runs on one worker, so that
+# they start once.
+pytestmark = pytest.mark.xdist_group("test_reports")
+
 HOOKS = ["mlp", "chimera"]
 CORRECT = ROOT / "reference"
 ONE_BUG = SUBMISSIONS / "bugs" / "mlp_no_relu"  # fails mlp/outputs and mlp/gradients; no chimera

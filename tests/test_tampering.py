@@ -213,6 +213,7 @@ def test_correct_work_is_not_flagged(path):
     assert scan.flags(ROOT / path) == []
 
 
+@pytest.mark.slow
 def test_the_scan_is_bounded(tmp_path):
     (tmp_path / "broken.py").write_text("def (:\n")
     (tmp_path / ".hidden").mkdir()

@@ -5,6 +5,7 @@ every sandbox it started when closed."""
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import shutil
 import tempfile
@@ -20,7 +21,9 @@ from .placeholder import Placeholder
 
 # Per-worker uids when running as root (RLIMIT_NPROC counts per uid and never applies to uid 0;
 # one uid per worker also lets a kill reach everything the worker started). Each grading
-# process takes its own block, so parallel graders never share a uid.
+# process takes the block its pid names, so graders alive at once never share a uid (pids are
+# unique among live processes; with a pid_max above 2**18 two pids 2**18 apart would share one),
+# and its workers take the block's uids in turn, across its launchers.
 UID_BASE = int(os.environ.get("GRADER_UID_BASE", "2000000000"))
 UID_BLOCK = 4096
 
@@ -59,7 +62,7 @@ def _set_non_dumpable() -> None:
 class Launcher:
     """Spawns confined workers for one submission: the template plus a confinement level."""
 
-    _uid_blocks = 0
+    _spawned = itertools.count(1)  # workers spawned by this process, every launcher together
 
     def __init__(
         self,
@@ -79,8 +82,7 @@ class Launcher:
         self._n = 0
         self._handles: list[Placeholder] = []
         self._staged: dict[Path, Path] = {}
-        Launcher._uid_blocks += 1
-        self._uid0 = UID_BASE + ((os.getpid() * 16 + Launcher._uid_blocks) % (1 << 18)) * UID_BLOCK
+        self._uid0 = UID_BASE + (os.getpid() % (1 << 18)) * UID_BLOCK
 
     def _features(self) -> dict:
         return worker_features(self.template) if self.level.rank > 0 else {}
@@ -108,7 +110,8 @@ class Launcher:
         scratch = Path(self._tmp) / f"w{self._n}"
         scratch.mkdir()
         os.chmod(scratch, 0o777)
-        uid = self._uid0 + (self._n % UID_BLOCK) if os.geteuid() == 0 and self.level.rank > 0 else None
+        spawned = next(Launcher._spawned)
+        uid = self._uid0 + (spawned % UID_BLOCK) if os.geteuid() == 0 and self.level.rank > 0 else None
         ctx = Context(
             scratch=scratch, limits=self.limits, hidden=self.hidden, cuda=self.cuda, uid=uid, features=self._features()
         )
