@@ -553,8 +553,8 @@ def main() -> None:
             ),
             ("first `%grade mlp` of a kernel, 15 s after `%load_ext grader`", f"{later:.2f} s", xk(later), "", ""),
             (
-                f"repeated `%grade mlp` (one exercise, 3 checks): median, the largest of {len(kernel['repeated'])} "
-                f"{worst:.2f} s",
+                f"repeated `%grade mlp` (one exercise, 3 checks): median (the largest of {len(kernel['repeated'])}: "
+                f"{worst:.2f} s)",
                 f"{repeated:.2f} s",
                 xk(repeated),
                 f"≤ {TARGETS['kernel_repeat_s']:g} s (the largest)",

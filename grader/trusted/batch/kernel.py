@@ -19,12 +19,11 @@ from ..notebooks import MAX_CODE
 
 if TYPE_CHECKING:
     from ..grading import Grader, Job
+    from ..sources import Sources
 
 MAX_CELLS = 20_000  # cells of one job (a long-lived kernel's history)
 MAX_SEED = 1 << 64  # |seed|: what ``grader run --seed`` reproduces
 DEFAULT_FILE = "kernel"  # the submission's name in the report when the kernel gives none
-
-
 TOO_LARGE = "the kernel's history is too large to grade: restart the kernel and run the cells to grade"
 
 
@@ -107,7 +106,7 @@ def _hooks(grader: Grader, raw: Any) -> list[str]:
     return list(dict.fromkeys(raw))
 
 
-def defined_hooks(grader: Grader, sources: Any) -> list[str]:
+def defined_hooks(grader: Grader, sources: Sources) -> list[str]:
     """The hooks the cells define at their top level, in course order: a ``def``, ``class`` or
     assignment of the hook's name or of one of its ``known_as`` names (read from the syntax
     trees, as for a notebook's definitions)."""
