@@ -7,6 +7,7 @@ The figures (a repeated ``%grade`` of one exercise within 1 s) are measured by
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -292,7 +293,8 @@ def test_the_kernels_grading_process_grades_what_each_request_asks(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     (tmp_path / "kernel").mkdir()
     (tmp_path / "kernel" / "spy.py").write_text("import sys\nframe = sys._getframe()\n")
-    s = Session(Settings(sandbox="process"))  # the weakest level: only the sweep stops the daemon
+    # The weakest level (only the sweep stops the daemon); `mlp`'s messages shown after the due date.
+    s = Session(Settings(sandbox="process", plugins=[str(ROOT / "tests" / "plugins" / "points_and_visibility.py")]))
     try:
         r = s.grade(cells(IMPORTS, MLP), ["mlp"], seed=5)
         assert r["seed"] == 5 and r["selection"] == ["mlp"] and r["score"] == r["max_score"] == 3
@@ -305,6 +307,11 @@ def test_the_kernels_grading_process_grades_what_each_request_asks(tmp_path, mon
             s.grade(cells(MLP), ["mpl"])
         with pytest.raises(Refused, match="the book's name for `mlp`: `%grade mlp`"):
             s.grade(cells(MLP), ["MLP"])
+        # What a student may not read yet never reaches their kernel.
+        wrong = s.grade(cells(IMPORTS, "def mlp():\n    return nn.Linear(20, 10)"), ["mlp"])
+        failed = [c for c in wrong["hooks"]["mlp"]["checks"] if c["status"] == "failed"]
+        assert failed and {c["message"] for c in failed} == {"details shown after the due date"}
+        assert not any("hint" in c for c in failed)
         with pytest.raises(Refused, match="no exercise is defined in this kernel yet"):
             s.grade(cells(IMPORTS, "x = 1"), [])
         with pytest.raises(Refused, match="the kernel's history is too large to grade"):  # past MAX_LINE
@@ -451,6 +458,40 @@ def test_the_cells_html_is_the_text_report_escaped_and_coloured():
     assert "\x1b" not in html and "\\x1b[2J &amp; left" in html
     assert '<span style="color: #8250df">grading error: ' in html
     assert html.count("<span") == html.count("</span>") and html.count("<") == 2 + 2 * html.count("<span")
+
+
+def test_a_students_copy_of_a_result_holds_no_withheld_message():
+    from grader.reports import ReportOptions
+    from grader.reports.text import render
+
+    def check(name: str, status: str, message: str, visibility: str, hint: str | None = None) -> dict:
+        c = {"id": f"mlp/{name}[cpu]", "status": status, "score": 0.0, "max_score": 1.0, "device": "cpu"}
+        return {**c, "message": message, "visibility": visibility, **({"hint": hint} if hint else {})}
+
+    checks = [
+        check("outputs", "failed", "visible difference", "visible", "visible hint"),
+        check("gradients", "failed", "the secret is 42", "hidden", "secret hint"),
+    ]
+    hooks = {
+        "mlp": {
+            "section": "s",
+            "status": "failed",
+            "score": 0,
+            "max_score": 2,
+            "message": "2 of 2 checks did not pass",
+        },
+        "nest_mlp": {"section": "s", "status": "error", "score": 0, "max_score": 1, "message": "the secret is 43"},
+    }
+    hooks["mlp"].update(visibility="visible", checks=checks)
+    hooks["nest_mlp"].update(visibility="visible", checks=[check("outputs", "error", "the secret is 43", "hidden")])
+    result = {"submission": "kernel", "seed": 1, "score": 0, "max_score": 3, "sections": {"s": "S"}, "hooks": hooks}
+    result["integrity"] = [{"source": "source", "file": "a.py", "line": 1, "what": "walks stack frames", "code": "x"}]
+    copy = kernel_jobs.answer(result)["result"]
+    assert "secret" not in json.dumps(copy) and "integrity" not in copy and "walks" not in json.dumps(copy)
+    text = render(copy, ReportOptions())
+    assert "visible difference" in text and "hint: visible hint" in text and "details hidden from students" in text
+    assert "secret" in json.dumps(result)  # the grading process's own result is left whole
+    assert "secret" in json.dumps(kernel_jobs.answer(result, "instructor")["result"])
 
 
 @pytest.mark.parametrize("result", [{}, {"submission": "x", "seed": 1, "hooks": []}, {"hooks": {"mlp": 3}}])

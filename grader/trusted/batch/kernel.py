@@ -120,9 +120,10 @@ def defined_hooks(grader: Grader, sources: Sources) -> list[str]:
     ]
 
 
-def answer(outcome: dict | BaseException) -> dict:
-    """The fields of a kernel job's "done" message: its ``result``, or the ``error`` that kept it
-    from having one."""
+def answer(outcome: dict | BaseException, audience: str = "student") -> dict:
+    """The fields of a kernel job's "done" message: its ``result`` (for a student audience, what
+    a student may read of it: ``reports.student_copy``), or the ``error`` that kept it from
+    having one."""
     if isinstance(outcome, Refused):
         return {"error": str(outcome)}
     if isinstance(outcome, BaseException):
@@ -131,4 +132,8 @@ def answer(outcome: dict | BaseException) -> dict:
         if isinstance(outcome, UsageError):
             return {"error": sanitize.text(str(outcome), 1000)}
         return {"error": sanitize.text(f"the grader failed: {type(outcome).__name__}: {outcome}", 1000)}
+    if audience == "student":
+        from ...reports import student_copy
+
+        return {"result": student_copy(outcome)}
     return {"result": outcome}

@@ -84,7 +84,7 @@ def serve(reply_fd: int) -> None:
         def done(job: dict, outcome: dict | BaseException) -> None:
             if kernel.is_kernel_job(job):  # the answer goes back to the kernel, no file written
                 i = job.get("i") if isinstance(job.get("i"), int) else None
-                send({"event": protocol.DONE, "i": i, **kernel.answer(outcome)})
+                send({"event": protocol.DONE, "i": i, **kernel.answer(outcome, settings.audience)})
                 return
             send({"event": protocol.DONE, "i": job["i"], **graded(grader, settings, formats, job, outcome)})
 
