@@ -142,7 +142,10 @@ def test_grade_in_a_real_kernel_shows_a_pass_and_a_failure_with_its_hint(kernel_
     assert "mlp" in passed and "passed" in passed and "Score: 3/3 (100.0%)" in passed, passed
     assert "does not parse" not in passed
     html = shown(c[3], "text/html")
-    assert html.startswith('<pre class="grader-report">') and '<span style="color: #1a7f37">passed' in html
+    assert (
+        html.startswith('<pre class="grader-report" style="white-space: pre-wrap">')
+        and '<span style="color: #1a7f37">passed' in html
+    )
     failed = shown(c[5])
     assert "centered_layer  FAILED" in failed and "hint: " in failed and "X.mean()" in failed, failed
     assert "centered_layer/outputs[cpu]" in shown(c[5], "text/html")

@@ -1,5 +1,6 @@
 """What a ``%grade`` cell shows: the text report (``grader run``'s), and for Jupyter the same
-report as HTML, a ``<pre>`` block with the statuses coloured as a terminal shows them.
+report as HTML, a ``<pre>`` block (long lines wrapped) with the statuses coloured as a terminal
+shows them.
 
 The HTML is the text report escaped (``html.escape``) after the text format has sanitized
 everything a submission influenced, so no message can add markup; the only tags are the block's
@@ -40,4 +41,5 @@ def to_html(painted: str) -> str:
         lambda m: f'<span style="color: {CSS_COLORS.get(m.group(1), "inherit")}">{m.group(2)}</span>',
         html.escape(painted, quote=True),
     )
-    return f'<pre class="grader-report">{body.replace(chr(27), "")}</pre>'
+    # pre-wrap: a long message wraps in the cell instead of scrolling it sideways.
+    return f'<pre class="grader-report" style="white-space: pre-wrap">{body.replace(chr(27), "")}</pre>'
