@@ -99,6 +99,17 @@ def parent_dirs(path: str) -> list[str]:
     return out[::-1]
 
 
+def make_readable(root: str | os.PathLike) -> None:
+    """Let any uid read the tree under ``root`` (a copy the grader made: directories 0755, files
+    0644); symbolic links are left as they are, never followed."""
+    for dirpath, _dirs, names in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in names:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o644)
+
+
 def readable_by_others(path: str) -> bool:
     """Can an arbitrary unprivileged uid reach ``path`` (x on every parent, r on it)?"""
     try:
