@@ -9,7 +9,7 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 
 def runtime_roots() -> list[str]:
@@ -34,7 +34,7 @@ def is_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def grader_paths(plugins: Sequence[object] = ()) -> list[str]:
+def grader_paths(plugins: Iterable[object] = ()) -> list[str]:
     """Directories (or files) of the grader and every plugin: the reference, the checks, the
     specs. Never visible to a worker, wherever they are installed (editable or site-packages)."""
     found: set[str] = set()
@@ -99,7 +99,7 @@ def parent_dirs(path: str) -> list[str]:
     return out[::-1]
 
 
-def make_readable(root: str | os.PathLike) -> None:
+def make_readable(root: str | os.PathLike[str]) -> None:
     """Let any uid read the tree under ``root`` (a copy the grader made: directories 0755, files
     0644); symbolic links are left as they are, never followed."""
     for dirpath, _dirs, names in os.walk(root):
