@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def grader_exercises() -> list[ModuleType]:
+def grader_exercises() -> list[ModuleType]:  # type: ignore[empty-body]  # a spec: pluggy never runs its body
     """Add exercise sections: modules whose ``@grader.hookspec`` functions are hooks a
     submission can implement.
 
@@ -48,7 +48,7 @@ def grader_exercises() -> list[ModuleType]:
 
 
 @hookspec
-def grader_reference() -> list[ModuleType]:
+def grader_reference() -> list[ModuleType]:  # type: ignore[empty-body]  # a spec: pluggy never runs its body
     """Register the reference: modules that implement exercise hooks correctly.
 
     :return: a list of modules in which a module-level function named after an exercise hook
@@ -64,7 +64,7 @@ def grader_reference() -> list[ModuleType]:
 
 
 @hookspec
-def grader_checks() -> list[str | ModuleType]:
+def grader_checks() -> list[str | ModuleType]:  # type: ignore[empty-body]  # a spec: pluggy never runs its body
     """Add checks: pytest test modules run against every submission.
 
     :return: a list of check modules, as modules or paths to ``.py`` files.
@@ -138,7 +138,7 @@ def grader_visibility(hook: str, check: str | None) -> str | None:
 
 
 @hookspec
-def grader_report_formats() -> list[ReportFormat]:
+def grader_report_formats() -> list[ReportFormat]:  # type: ignore[empty-body]  # a spec: pluggy never runs its body
     """Add report formats for ``grader run --format NAME``.
 
     :return: a list of ``grader.reports.ReportFormat``: ``name`` (for ``--format``),

@@ -296,7 +296,7 @@ class ModuleCase:
     hook: str
     device: str
     args: dict
-    state: dict[str, torch.Tensor]
+    state: dict[str, torch.Tensor] | None
     inputs: list[list[torch.Tensor]]
     grad_outputs: list[torch.Tensor | None]
     outputs: list[Any]
@@ -428,7 +428,7 @@ def module_case(
         hook=hook,
         device=device,
         args=dict(args or {}),
-        state=state if transplant else None,  # type: ignore[arg-type]
+        state=state if transplant else None,
         inputs=[[t.detach().cpu() for t in x] for x in inputs],
         grad_outputs=g_outs,
         outputs=outputs,
@@ -493,7 +493,7 @@ def expect_module(obs: ModuleObservation, case: ModuleCase | None = None) -> Mod
             parts.append(
                 f"`{s.get('name')}` has shape {tuple(s.get('found', []))}, expected {tuple(s.get('expected', []))}"
             )
-        names = list(case.state) if case else []
+        names = list(case.state) if case and case.state is not None else []
         hint = None
         if missing and obs.after is not None and obs.after.hidden_modules:
             hint = LIST_HINT  # the missing names sit in modules torch cannot see

@@ -91,6 +91,8 @@ def _import_file(name: str, init: Path, package_dir: Path | None = None) -> Modu
     spec = importlib.util.spec_from_file_location(
         name, init, submodule_search_locations=[str(package_dir)] if package_dir is not None else None
     )
+    if spec is None or spec.loader is None:  # not a file Python can load as a module
+        raise PluginError(f"plugin {str(package_dir or init)} cannot be loaded as a module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

@@ -199,7 +199,7 @@ def _grade_function(grader) -> Callable[..., Graded]:
         return Graded(grader.grade(Path(path), seed=seed, only=only, keyword=keyword))
 
     # Its plugin manager (``.pm``) and course (``.course``), for assertions.
-    run.grader = grader  # type: ignore[attr-defined]
+    run.grader = grader  # type: ignore[attr-defined]  # mypy types no attributes set on a function
     return run
 
 

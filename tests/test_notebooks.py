@@ -335,8 +335,11 @@ def test_only_a_regular_file_of_bounded_size_is_read(tmp_path):
     with pytest.raises(Unreadable, match="symbolic link"):
         read_cells(tmp_path / "link.ipynb")
     os.mkfifo(tmp_path / "pipe.ipynb")  # never waited on
-    with pytest.raises(Unreadable, match="not a regular file"):
-        read_cells(tmp_path / "pipe.ipynb")
+    try:
+        with pytest.raises(Unreadable, match="not a regular file"):
+            read_cells(tmp_path / "pipe.ipynb")
+    finally:  # pytest keeps tmp_path: a pipe left there blocks whatever reads /tmp later
+        os.unlink(tmp_path / "pipe.ipynb")
     big = tmp_path / "big.ipynb"
     with big.open("wb") as f:
         f.truncate(MAX_NOTEBOOK + 1)

@@ -171,6 +171,27 @@ def test_a_plugin_named_twice_loads_once_and_two_plugins_with_one_name_are_refus
         get_plugin_manager([str(same), str(other)])
 
 
+def test_a_plugin_file_python_cannot_load_is_refused_by_name(tmp_path, clean_env):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("def grader_points(hook, check):\n    return None\n")
+    with pytest.raises(PluginError, match=f"plugin {notes} cannot be loaded as a module"):
+        get_plugin_manager([str(notes)])
+
+
+def test_a_check_module_without_a_file_is_refused_by_name(tmp_path, clean_env):
+    plugin = tmp_path / "checks_in_memory.py"
+    plugin.write_text(
+        textwrap.dedent("""
+        import types
+
+        def grader_checks():
+            return [types.ModuleType("made_in_memory")]
+    """)
+    )
+    with pytest.raises(PluginError, match="check module made_in_memory has no file"):
+        load_course(get_plugin_manager([str(plugin)]))
+
+
 def test_the_examples_pyproject_declares_a_working_entry_point(tmp_path, clean_env):
     """The entry point the example declares, as pip would record it, loads the example."""
     project = tomllib.loads((EXAMPLE_DIR / "pyproject.toml").read_text())["project"]

@@ -22,7 +22,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 class Failure(click.ClickException):
     def __init__(self, message: str, code: int):
         super().__init__(message)
-        self.exit_code = code
+        # click declares exit_code a ClassVar, yet reads it from the exception (``e.exit_code``).
+        self.exit_code = code  # type: ignore[misc]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,11 +18,25 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TypedDict
 
 from .. import sanitize
 from . import ReportFormat, ReportOptions, all_passed, folded_checks, total
 
 VERSION = 1
+
+
+class RunnerTest(TypedDict):
+    """One entry of the runner JSON's ``tests``."""
+
+    name: str
+    status: str
+    score: float
+    message: str
+    test_code: str
+    filename: str
+    line_no: int
+    duration: int
 
 
 def sequential_sum(values: list[float]) -> float:
@@ -55,7 +69,7 @@ def render(result: dict, options: ReportOptions) -> str:
         status = "pass" if all_passed(result) else "fail"
     gated = bool(result.get("required_failed"))
     submission = sanitize.name(result.get("submission", "."), 1000)
-    tests = []
+    tests: list[RunnerTest] = []
     for check in folded_checks(result):
         if check.status == "skipped":
             continue

@@ -22,6 +22,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 from .. import sanitize
 from . import Check, folded_checks, graded_hooks
@@ -144,7 +145,8 @@ def load(paths: list[str | Path]) -> tuple[list[Entry], list[str]]:
                 else:
                     entries.append(Entry(_student(result, f), result, str(f)))
         elif p.is_file():
-            entries.append(Entry(_student(_read(p, strict=True), p), _read(p, strict=True), str(p)))
+            result = _read(p, strict=True)
+            entries.append(Entry(_student(result, p), result, str(p)))
         else:
             raise GradebookError(f"{p}: no such file or directory")
     seen: dict[str, str] = {}
@@ -160,6 +162,10 @@ def load(paths: list[str | Path]) -> tuple[list[Entry], list[str]]:
     return sorted(entries, key=lambda e: e.student), notes
 
 
+@overload
+def _read(path: Path, strict: Literal[True]) -> dict: ...
+@overload
+def _read(path: Path, strict: Literal[False]) -> dict | None: ...
 def _read(path: Path, strict: bool) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

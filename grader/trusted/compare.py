@@ -108,9 +108,9 @@ def mismatch(
     e64 = e.to(a64.dtype)
     finite_a = torch.isfinite(a64)
     if not bool(finite_a.all()) and bool(torch.isfinite(e64).all()):
-        bad = int((~finite_a).sum())
+        n_nonfinite = int((~finite_a).sum())
         first = _index(int((~finite_a).flatten().nonzero()[0]), a64.shape)
-        return f"{what} has {bad} non-finite value(s) (NaN or inf), the first at index {first}"
+        return f"{what} has {n_nonfinite} non-finite value(s) (NaN or inf), the first at index {first}"
     diff = (a64 - e64).abs()
     diff = torch.where(torch.isnan(diff), torch.full_like(diff, math.inf), diff)
     scale = e64.abs()

@@ -239,8 +239,10 @@ def load_course(pm: pluggy.PluginManager) -> Course:
     check_files: list[Path] = []
     for items in reversed(pm.hook.grader_checks()):
         for item in items or []:
-            path = Path(item.__file__) if isinstance(item, ModuleType) else Path(item)
-            path = path.resolve()
+            file = getattr(item, "__file__", None) if isinstance(item, ModuleType) else item
+            if file is None:  # a namespace package, or a module made in memory
+                raise PluginError(f"check module {item.__name__} has no file")
+            path = Path(file).resolve()
             if not path.is_file():
                 raise PluginError(f"check module not found: {path}")
             if path not in check_files:

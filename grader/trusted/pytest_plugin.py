@@ -220,7 +220,7 @@ class GradingPlugin:
                 reason = skip.kwargs.get("reason", skip.args[0] if skip.args else "unconditional skip")
                 self._record(meta, "skipped", str(reason))
                 continue
-            status = ("failed", broken) if discovery is None else discovery.status(meta.hook)
+            status = ("failed", broken) if broken is not None else discovery.status(meta.hook)
             if status is not None:
                 kind, message = status
                 self._record(
@@ -260,7 +260,8 @@ class GradingPlugin:
                 item.ihook.pytest_runtest_protocol(item=item, nextitem=keep[i + 1] if i + 1 < len(keep) else None)
             self.running = None
             try:
-                self.finish_run(run, list(self.outcomes.values()), list(self.internal_errors))
+                if self.finish_run is not None:
+                    self.finish_run(run, list(self.outcomes.values()), list(self.internal_errors))
             except BaseException as e:
                 self.aborted = e
                 return True

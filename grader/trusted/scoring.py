@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import platform
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__, sanitize
@@ -50,7 +50,7 @@ def build_result(
     sandbox: dict,
     points: Callable[[str, str | None], float | None],
     visibility: Callable[[str, str | None], str | None],
-    warnings: list[str] = (),
+    warnings: Sequence[str] = (),
     extra: dict | None = None,
     required: list[str] | tuple[str, ...] = (),
 ) -> dict:
@@ -63,9 +63,9 @@ def build_result(
     score = sum(h.pop("_exact") for h in hooks_out.values())
     max_score = sum(h.pop("_exact_max") for h in hooks_out.values())
     required_failed = [n for n in required if n in hooks_out and hooks_out[n]["status"] not in ("passed", "skipped")]
-    warnings = [sanitize.text(w) for w in warnings]
-    if len(warnings) > MAX_WARNINGS:
-        warnings[MAX_WARNINGS - 1 :] = [f"… and {len(warnings) - MAX_WARNINGS + 1} more warnings"]
+    shown = [sanitize.text(w) for w in warnings]
+    if len(shown) > MAX_WARNINGS:
+        shown[MAX_WARNINGS - 1 :] = [f"… and {len(shown) - MAX_WARNINGS + 1} more warnings"]
     import torch
 
     result: dict[str, Any] = {
@@ -78,7 +78,7 @@ def build_result(
         "devices": list(devices),
         "sandbox": dict(sandbox),
         "versions": {"grader": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "warnings": warnings,
+        "warnings": shown,
         "sections": {s.id: s.title for s in course.sections},
         "hooks": hooks_out,
         "required_failed": required_failed,

@@ -33,6 +33,7 @@ from ..worker.code_cells import CodeCell, dump
 from ..worker.ipython_syntax import Budget, python_source
 from .discovery import frameworks_imported
 from .notebooks import Unreadable, kind_of, read_cells
+from .sandbox.host import make_readable
 from .settings import UsageError
 
 MAX_SOURCE = 2 << 20  # bytes of a .py file read for its definitions
@@ -348,12 +349,7 @@ def _copy_package(origin: Path, target: Path) -> None:
         symlinks=True,
         ignore=shutil.ignore_patterns("*.ipynb", "__pycache__", ".git", ".ipynb_checkpoints"),
     )
-    for dirpath, _dirs, names in os.walk(target):
-        os.chmod(dirpath, 0o755)
-        for name in names:
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, 0o644)
+    make_readable(target)
 
 
 def scan_definitions(source: bytes) -> list[str]:

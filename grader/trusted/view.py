@@ -11,7 +11,7 @@ messages are sanitized (``grader.sanitize``), before any check uses them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,7 +226,7 @@ class ModuleSummary:
                 groups.setdefault(p[key], []).append(str(p.get("name")))
         return [g for g in groups.values() if len(g) > 1]
 
-    def module_ids(self) -> dict[str, int]:
+    def module_ids(self) -> dict[str, int | None]:
         return {str(m.get("name")): m.get("id") for m in self.modules}
 
 
@@ -408,13 +408,13 @@ class SubmissionView:
         *,
         args: dict | None = None,
         state: dict[str, torch.Tensor] | None = None,
-        inputs: list[list[torch.Tensor]] = (),
-        grad_outputs: list[torch.Tensor | None] = (),
+        inputs: Sequence[Sequence[torch.Tensor]] = (),
+        grad_outputs: Sequence[torch.Tensor | None] = (),
         device: str = "cpu",
         dtype: str | None = None,
         grads: bool = True,
         before: bool = False,
-        warmup: list[torch.Tensor] = (),
+        warmup: Sequence[torch.Tensor] = (),
         keep: bool = False,
         eval: bool = False,
         timeout: float | None = None,

@@ -15,8 +15,12 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..worker import template as template_protocol  # stdlib-only at import time
+
+if TYPE_CHECKING:
+    from .sandbox.placeholder import Placeholder
 
 WORKER_DIR = str(Path(__file__).resolve().parent.parent / "worker")
 
@@ -252,7 +256,7 @@ class Worker:
     pid: int
     chan: socket.socket
     output: OutputTail
-    sandbox: object | None = None
+    sandbox: Placeholder | None = None
     dead: bool = False
     failures: list = field(default_factory=list)
 

@@ -53,7 +53,8 @@ class Container(nn.Module):
 
     def forward(self, x):
         for m in self._modules.values():
-            x = m(x)
+            if m is not None:  # a child set to None is no module (``named_children`` skips it too)
+                x = m(x)
         return x
 
 
@@ -98,7 +99,7 @@ def build_list(specs: list[dict]) -> list[nn.Module]:
 def load_state(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Copy values in place by name (ties survive: both aliases hold the same values)."""
     with torch.no_grad():
-        own = dict(module.named_parameters(remove_duplicate=False))
+        own: dict[str, torch.Tensor] = dict(module.named_parameters(remove_duplicate=False))
         own.update(module.named_buffers(remove_duplicate=False))
         for name, value in state.items():
             own[name].copy_(value)
@@ -133,7 +134,8 @@ class Factory:
     state, keeping what it made (the worker's for the submission, the checks' for the reference)."""
 
     def __init__(self, spec: dict, states: list[dict[str, torch.Tensor]]):
-        self.spec, self.states, self.made = spec, states, []
+        self.spec, self.states = spec, states
+        self.made: list[nn.Module] = []
 
     def __call__(self) -> nn.Module:
         m = build(self.spec)

@@ -105,6 +105,8 @@ def import_one(name: str, path: str, root: str) -> tuple[types.ModuleType | None
             # under a private name so its hooks still count, and say why.
             warning = f"`{os.path.basename(path)}` has the name of an installed module `{name}`; rename it"
             spec = importlib.util.spec_from_file_location(f"_submission_{name}", path)
+            if spec is None or spec.loader is None:  # not a file Python can load as a module
+                raise ImportError(f"cannot load {os.path.basename(path)} as a module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)

@@ -58,6 +58,14 @@ def failed(session: Any, step: str, e: BaseException) -> dict:
     return {"failed": {"step": step, "error": loader.describe_exception(e, session.root)}}
 
 
+def write_files(session: Any, data: dict) -> None:
+    """Write the files a request brings (``data["files"]``: name -> bytes) into the scratch
+    directory, for the hook to read."""
+    for name, content in (data.get("files") or {}).items():
+        with open(session.path(name), "wb") as f:
+            f.write(content)
+
+
 def seeded_build(session: Any, req: dict, tensors: dict) -> dict:
     """The hook's arguments; modules described without values get a seeded default init, so a
     "fresh" net is the same in every run."""
@@ -68,9 +76,7 @@ def seeded_build(session: Any, req: dict, tensors: dict) -> dict:
 @operation("file_call")
 def file_call(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
     data = data_of(session, req, tensors)
-    for name, content in (data.get("files") or {}).items():
-        with open(session.path(name), "wb") as f:
-            f.write(content)
+    write_files(session, data)
     args = seeded_build(session, req, tensors)
     device = torch.device(req.get("device") or "cpu")
     for name, pairs in (req.get("ties") or {}).items():
@@ -168,9 +174,7 @@ def checkpoint_save(session: Any, req: dict, tensors: dict, enc: Encoder) -> dic
 @operation("checkpoint_load")
 def checkpoint_load(session: Any, req: dict, tensors: dict, enc: Encoder) -> dict:
     data = data_of(session, req, tensors)
-    for name, content in (data.get("files") or {}).items():
-        with open(session.path(name), "wb") as f:
-            f.write(content)
+    write_files(session, data)
     with arch.seeded(int(req.get("seed") or 0)):
         fresh = arch.build(req["spec"])
     fresh_optimizer = arch.resume_sgd(fresh, req)

@@ -168,7 +168,7 @@ class _Taker:
     def __init__(self) -> None:
         self.records: list[tuple] = []
         self.names: set[str] = set()  # every name the code mentions (attributes of tensors among them)
-        self.chains: set[tuple[dict, tuple[str, ...]]] = set()  # (globals, dotted name), by id of globals
+        self.chains: set[tuple[int, tuple[str, ...]]] = set()  # (id of globals, dotted name)
         self.globals: dict[int, dict] = {}
         self.done: set[int] = set()
 
@@ -193,7 +193,7 @@ class _Taker:
         found: set[tuple[str, ...]] = set()
         _chains(fn.__code__, found)
         self.globals[id(fn.__globals__)] = fn.__globals__
-        self.chains.update((id(fn.__globals__), chain) for chain in found)  # type: ignore[misc]
+        self.chains.update((id(fn.__globals__), chain) for chain in found)
 
     def container(self, label: str, value: object) -> None:
         if value is _CHAINS or label in GROWING:

@@ -84,6 +84,7 @@ def forget_probe_modules() -> None:
 
 
 def _as_sequential(m: nn.Module) -> tuple:
+    # typeshed leaves out copyreg._reconstructor (what pickle's default reduce names).
     return copyreg._reconstructor, (nn.Sequential, object, None), dict(vars(m))  # type: ignore[attr-defined]
 
 
@@ -153,15 +154,16 @@ class Session:
         out: dict[str, Any] = {"value": enc.encode(value)}
         if req.get("keep"):
             out["handle"] = self.keep(value)
-        inspected = {}
+        inspected: dict[str, dict | list[dict]] = {}
         for name in req.get("inspect") or []:
             v = args.get(name)
             if isinstance(v, list):
                 inspected[name] = [observe.summarize(x, enc, values=True) for x in v]
             else:
-                inspected[name] = observe.summarize(v, enc, values=True)
-            if isinstance(value, nn.Module) and isinstance(v, nn.Module):
-                inspected[name]["is_result"] = v is value
+                summary = observe.summarize(v, enc, values=True)
+                if isinstance(value, nn.Module) and isinstance(v, nn.Module):
+                    summary["is_result"] = v is value
+                inspected[name] = summary
         out["inspect"] = inspected
         out["factories"] = [self._factory_report(f, value) for f in self.factories]
         return out

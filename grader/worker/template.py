@@ -27,6 +27,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 
 CTL_MAX = 1 << 20
 
@@ -91,7 +92,7 @@ def _import_late() -> None:
                 traceback.print_exc()
 
 
-def send_ctl(ctl: socket.socket, obj: dict, fds: list[int] = ()) -> None:
+def send_ctl(ctl: socket.socket, obj: dict, fds: Sequence[int] = ()) -> None:
     data = json.dumps(obj).encode()
     if fds:
         ctl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])

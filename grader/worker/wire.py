@@ -29,8 +29,10 @@ from safetensors.torch import save as _st_save
 try:
     from safetensors import TensorSpec as _TensorSpec
     from safetensors import serialize as _st_serialize
+
+    _HAS_TENSOR_SPEC = True
 except ImportError:  # safetensors < 0.8
-    _TensorSpec = None
+    _HAS_TENSOR_SPEC = False
 
 HEADER = struct.Struct("<IQ")
 MAX_JSON = 16 << 20
@@ -185,7 +187,7 @@ def pack_tensors(tensors: dict[str, torch.Tensor]) -> bytes:
     output is byte for byte the same; older safetensors (no ``TensorSpec``) take ``save``."""
     if not tensors:
         return b""
-    if _TensorSpec is None or not all(t.device.type == "cpu" and t.is_contiguous() for t in tensors.values()):
+    if not _HAS_TENSOR_SPEC or not all(t.device.type == "cpu" and t.is_contiguous() for t in tensors.values()):
         return _st_save(tensors)
     specs = {
         k: _TensorSpec(
@@ -353,7 +355,8 @@ def _is_dense(t: torch.Tensor) -> bool:
             and not t.is_quantized
             and t.device.type != "meta"
             and str(t.dtype).removeprefix("torch.") in SAFE_DTYPES
-            and not isinstance(t, torch.nn.parameter.UninitializedTensorMixin)
+            # torch's parameter.pyi leaves out this class (public: in parameter.py's __all__).
+            and not isinstance(t, torch.nn.parameter.UninitializedTensorMixin)  # type: ignore[attr-defined]
         )
     except Exception:
         return False

@@ -9,7 +9,7 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 
 def runtime_roots() -> list[str]:
@@ -34,7 +34,7 @@ def is_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def grader_paths(plugins: Sequence[object] = ()) -> list[str]:
+def grader_paths(plugins: Iterable[object] = ()) -> list[str]:
     """Directories (or files) of the grader and every plugin: the reference, the checks, the
     specs. Never visible to a worker, wherever they are installed (editable or site-packages)."""
     found: set[str] = set()
@@ -97,6 +97,17 @@ def parent_dirs(path: str) -> list[str]:
         out.append(p)
         p = os.path.dirname(p)
     return out[::-1]
+
+
+def make_readable(root: str | os.PathLike[str]) -> None:
+    """Let any uid read the tree under ``root`` (a copy the grader made: directories 0755, files
+    0644); symbolic links are left as they are, never followed."""
+    for dirpath, _dirs, names in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in names:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o644)
 
 
 def readable_by_others(path: str) -> bool:

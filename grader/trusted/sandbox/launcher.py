@@ -14,7 +14,7 @@ from typing import Any
 
 from ..workers import Worker, WorkerTemplate
 from .bwrap import BwrapLevel
-from .host import grader_paths, readable_by_others
+from .host import grader_paths, make_readable, readable_by_others
 from .level import Context, Level, worker_features
 from .limits import Limits
 from .placeholder import Placeholder
@@ -43,12 +43,7 @@ def _copy_readable(src: Path, dst: Path) -> None:
     """A snapshot of a submission that a per-worker uid can read (symlinks copied as links,
     never followed: a link to /etc/shadow stays a link, resolved inside the sandbox)."""
     shutil.copytree(src, dst, symlinks=True)
-    for dirpath, _dirnames, filenames in os.walk(dst):
-        os.chmod(dirpath, 0o755)
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, 0o644)
+    make_readable(dst)
 
 
 def _set_non_dumpable() -> None:
