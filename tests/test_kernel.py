@@ -114,8 +114,10 @@ def shown(cell: nbformat.NotebookNode, mime: str = "text/plain") -> str:
 
 @pytest.fixture
 def kernel_env(tmp_path, monkeypatch):
-    """A kernel's IPython directory (its history database) of this test's own."""
+    """A kernel's IPython directory (its history database) and temporary files of this test's own."""
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     return tmp_path
 
 
@@ -256,6 +258,10 @@ def test_the_grading_process_ends_when_its_kernel_is_killed(kernel_env):
         os.kill(int(kernel_pid), signal.SIGKILL)
         # It notices once it reads its stdin: when started (a cold start), or between grades.
         assert _gone(int(pid), 120)
+        # What it leaves (its log) goes when the next kernel's grading process starts.
+        (left,) = (kernel_env / "tmp").glob(f"grader-kernel-{int(kernel_pid)}-*")
+        kernel_session.sweep(kernel_env / "tmp")
+        assert not left.exists()
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -386,6 +392,20 @@ def test_the_kernel_reads_its_grading_process_defensively(monkeypatch, script, e
         assert (s.process is None) == isinstance(expected, GradingUnavailable)
     finally:
         s.stop()
+
+
+def test_a_killed_kernels_leftovers_are_swept_and_nothing_else(tmp_path):
+    zombie = subprocess.Popen(["true"])  # ended, not yet reaped: a killed kernel before its wait
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)
+    dead, mine = tmp_path / "grader-kernel-999999999-abc", tmp_path / f"grader-kernel-{os.getpid()}-abc"
+    other, reaped = tmp_path / "grader-kernel-x-abc", tmp_path / f"grader-kernel-{zombie.pid}-abc"
+    for d in (dead, mine, other, reaped):
+        (d / "tmp-1").mkdir(parents=True)
+    (tmp_path / "grader-kernel-999999998-link").symlink_to(mine)
+    kernel_session.sweep(tmp_path)
+    zombie.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name, "grader-kernel-999999998-link"])
 
 
 # -- a kernel's job, read by the grading process ---------------------------------------------------------------

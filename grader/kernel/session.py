@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import select
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from ..trusted.batch.process import GradingProcess
 from ..trusted.settings import Settings
 
 MAX_ANSWER = 64 << 20  # bytes of one answer (a whole chapter's result is well under 1 MB)
+LOGS = "grader-kernel-"  # + the kernel's pid: its grading process's log and temporary files
 _numbers = itertools.count(1)
 
 
@@ -67,7 +69,8 @@ class Session:
         the kernel goes on)."""
         if self.process is not None:
             return
-        self.logs = Path(tempfile.mkdtemp(prefix="grader-kernel-"))
+        sweep(Path(tempfile.gettempdir()))
+        self.logs = Path(tempfile.mkdtemp(prefix=f"{LOGS}{os.getpid()}-"))
         self.ready = False
         self.started_at = time.monotonic()
         try:
@@ -157,6 +160,35 @@ class Session:
         if self.logs is not None:
             shutil.rmtree(self.logs, ignore_errors=True)
             self.logs = None
+
+
+def sweep(parent: Path) -> None:
+    """Remove what killed kernels left in ``parent``: the log directories of their grading
+    processes (a kernel's exit removes its own; a killed one cannot), those of this user whose
+    kernel's pid is gone."""
+    for d in parent.glob(f"{LOGS}*"):
+        try:
+            pid = int(d.name[len(LOGS) :].split("-")[0])
+            if d.is_symlink() or d.lstat().st_uid != os.getuid() or pid <= 0 or _alive(pid):
+                continue  # a live kernel's (or another process's, with its pid): left alone
+        except (ValueError, OSError):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (a killed kernel not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _text(value: object, limit: int = 4000) -> str:
