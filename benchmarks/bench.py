@@ -20,6 +20,11 @@ into benchmarks/README.md; ``--json FILE`` also saves every figure. It takes a m
   cells here do nothing but define: no demo to pay for). Its ratios are medians over pairs, of
   wall time and of the CPU time of all processes (the target: CPU time is what a shared machine's
   load does not blur).
+- ``%grade`` in a real kernel (jupyter_client, a fresh python3 kernel each time): the first
+  ``%grade mlp`` of a kernel in the cell that loads the extension (the grading process's whole
+  cold start), the first one 15 s after ``%load_ext grader`` (its start overlapped, as while a
+  student writes code), then ``%grade mlp`` repeated (one exercise: the target is 1 s, the
+  largest of them), and ``%grade`` of the whole submission's code run in the kernel.
 - batch: ``grader run --each DIR --jobs J`` over J copies of the submission, then over N. The
   marginal cost per extra submission is (T_N − T_J) / (N − J): start-up cancels out; its ratio
   is over the imports taken just before the two batches. Also shown:
@@ -47,7 +52,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"cold": 2.0, "marginal": 0.3, "worker_rss_mb": 500, "notebook": 1.05}
+TARGETS = {"cold": 2.0, "marginal": 0.3, "worker_rss_mb": 500, "notebook": 1.05, "kernel_repeat_s": 1.0}
 
 
 def grader_command() -> list[str]:
@@ -285,6 +290,77 @@ def notebook_run(submission: Path, repeat: int, tmp: Path, sandbox: str | None) 
     return out
 
 
+MLP_CELL = """import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(20, 256)
+        self.out = nn.Linear(256, 10)
+
+    def forward(self, X):
+        return self.out(F.relu(self.hidden(X)))
+
+
+def mlp():
+    return MLP()
+"""
+
+
+def kernel_run(submission: Path, repeat: int, tmp: Path) -> dict[str, list[float]] | None:
+    """``%grade`` in fresh python3 kernels (None where jupyter_client or ipykernel is missing):
+    wall time of each execute request, from sending it to the kernel's reply."""
+    try:
+        import nbformat
+        from jupyter_client.manager import start_new_kernel
+    except ImportError:
+        return None
+    notebook = nbformat.read(notebook_of(submission, tmp / "chapter.ipynb"), 4)
+    chapter = [c.source for c in notebook.cells if c.cell_type == "code"]
+    out: dict[str, list[float]] = {"first": [], "first_after_15s": [], "repeated": [], "chapter": []}
+    env = {**os.environ, "IPYTHONDIR": str(tmp / "ipython")}
+    for _ in range(repeat):
+        for first in ("first", "first_after_15s"):
+            km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp), env=env)
+            try:
+                _in_kernel(kc, MLP_CELL)
+                if first == "first":
+                    out[first].append(_in_kernel(kc, "%load_ext grader\n%grade mlp", full_marks=True))
+                    out["repeated"] += [_in_kernel(kc, "%grade mlp", full_marks=True) for _ in range(5)]
+                    for cell in chapter:
+                        _in_kernel(kc, cell)
+                    out["chapter"] += [_in_kernel(kc, "%grade", full_marks=True) for _ in range(2)]
+                else:
+                    _in_kernel(kc, "%load_ext grader")
+                    time.sleep(15)
+                    out[first].append(_in_kernel(kc, "%grade mlp", full_marks=True))
+            finally:
+                kc.stop_channels()
+                km.shutdown_kernel(now=False)
+    return out
+
+
+def _in_kernel(kc, code: str, full_marks: bool = False) -> float:
+    """Run ``code`` in the kernel of client ``kc``; its wall time. Stops the benchmark if it fails
+    (or, with ``full_marks``, if what it shows is not a full score)."""
+    shown: list[str] = []
+
+    def hook(msg: dict) -> None:
+        content = msg["content"]
+        shown.append(content.get("text") or content.get("data", {}).get("text/plain", ""))
+        shown.append(content.get("evalue", ""))
+
+    start = time.perf_counter()
+    reply = kc.execute_interactive(code, timeout=600, output_hook=hook)
+    took = time.perf_counter() - start
+    if reply["content"]["status"] != "ok" or (full_marks and "(100.0%)" not in "".join(shown)):
+        sys.exit(f"`{code[:40]}` in a kernel failed: {''.join(shown)[-2000:]}")
+    return took
+
+
 def batch_run(submission: Path, n: int, jobs: int, tmp: Path, sandbox: str | None = None) -> dict:
     subs = tmp / f"class-{n}"
     if not subs.exists():
@@ -362,6 +438,9 @@ def main() -> None:
         colds, cold_cpus, result, imports = cold_run(args.submission, args.repeat, tmp, args.sandbox)
         print("cold runs of the modules and of the same code as a notebook, alternately ...", flush=True)
         nb = notebook_run(args.submission, args.repeat, tmp, args.sandbox)
+        print("%grade in fresh kernels: the first, then repeated, each after a bare import ...", flush=True)
+        near_kernels = bare_import(args.repeat)
+        kernel = kernel_run(args.submission, args.repeat, tmp)
         print(f"batches of {jobs} and {n}, --jobs {jobs}, each after bare imports ...", flush=True)
         near_batches = bare_import(args.repeat)
         small = batch_run(args.submission, jobs, jobs, tmp, args.sandbox)
@@ -390,6 +469,8 @@ def main() -> None:
         "cold_ratio": cold_ratio,
         "import_near_batches_s": near_batches,
         "notebook": nb,
+        "kernel": kernel,
+        "import_near_kernels_s": near_kernels,
     }
     nb_ratio = statistics.median(b / a for a, b in zip(nb["modules"], nb["notebook"]))
     nb_cpu_ratio = statistics.median(b / a for a, b in zip(nb["modules_cpu"], nb["notebook_cpu"]))
@@ -456,6 +537,37 @@ def main() -> None:
             "",
         ),
     ]
+    if kernel:
+        imp_k = statistics.median(near_kernels)
+        xk = lambda t: f"{t / imp_k:.2f}×"  # noqa: E731
+        first, later, repeated = (statistics.median(kernel[k]) for k in ("first", "first_after_15s", "repeated"))
+        worst, chapter = max(kernel["repeated"]), statistics.median(kernel["chapter"])
+        rows += [
+            (
+                f"first `%grade mlp` of a kernel, in the cell that loads the extension (the grading process's "
+                f"cold start; ratios over the imports just before the kernels, median {imp_k:.2f} s)",
+                f"{first:.2f} s",
+                xk(first),
+                "",
+                "",
+            ),
+            ("first `%grade mlp` of a kernel, 15 s after `%load_ext grader`", f"{later:.2f} s", xk(later), "", ""),
+            (
+                f"repeated `%grade mlp` (one exercise, 3 checks): median (the largest of {len(kernel['repeated'])}: "
+                f"{worst:.2f} s)",
+                f"{repeated:.2f} s",
+                xk(repeated),
+                f"≤ {TARGETS['kernel_repeat_s']:g} s (the largest)",
+                _verdict(worst <= TARGETS["kernel_repeat_s"]),
+            ),
+            (
+                f"repeated `%grade` of the whole submission's code run in the kernel ({checks} checks)",
+                f"{chapter:.2f} s",
+                xk(chapter),
+                "",
+                "",
+            ),
+        ]
     for kind in ("coordinator", "grading process", "worker template", "worker", "sandbox"):
         if kind in batch["memory"]:
             mem = batch["memory"][kind]

@@ -7,6 +7,8 @@
   that package may import it, others may not.
 - ``grader.worker`` imports nothing of ``grader`` outside itself: under namespace confinement it
   is the only part of the grader a worker can see (``grader/worker/__init__.py``).
+- Nothing imports ``grader.kernel`` (the ``%grade`` extension, which runs in a student's kernel)
+  but ``grader`` itself (``load_ipython_extension``): importing the rest never imports IPython.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def offences(root: Path, path: Path) -> list[str]:
                 break
         if within(me, "grader.worker") and within(target, "grader") and not within(target, "grader.worker"):
             found.append(f"{where}: the worker imports {target}")
+        if within(target, "grader.kernel") and me != "grader" and not within(me, "grader.kernel"):
+            found.append(f"{where}: imports {target} (only grader.load_ipython_extension enters grader.kernel)")
     return found
 
 
@@ -100,7 +104,10 @@ def test_the_console_script_is_the_way_into_the_command_line():
 def test_the_scan_finds_each_kind_of_offence(tmp_path):
     """Each rule catches its offence however the import is written, and lets the allowed forms be."""
     files = {
-        "grader/__init__.py": "__version__ = '1'\n",
+        "grader/__init__.py": "__version__ = '1'\n\ndef load_ipython_extension(ip):\n    from .kernel.magic import load\n",
+        "grader/kernel/__init__.py": "",
+        "grader/kernel/magic.py": "from .session import Session\nfrom ..reports import cell_output\n",
+        "grader/kernel/session.py": "",
         "grader/cli/__init__.py": "from ..trusted.x import public\nfrom .run import _private_in_cli\n",
         "grader/cli/run.py": "_private_in_cli = 1\n",
         "grader/worker/__init__.py": "",
@@ -121,6 +128,7 @@ def test_the_scan_finds_each_kind_of_offence(tmp_path):
         "grader/trusted/y.py": "from grader.trusted.x import _g\n_hidden = 1\n",
         "grader/trusted/_helpers.py": "public = 1\n",
         "grader/reports/__init__.py": "from ..trusted._helpers import public\nfrom ..trusted import _helpers\n",
+        "grader/reports/cell_output.py": "from ..kernel.magic import load\n",
     }
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +138,7 @@ def test_the_scan_finds_each_kind_of_offence(tmp_path):
         "grader/cli/__init__.py:2: imports the private name _private_in_cli from grader.cli.run",
         "grader/reports/__init__.py:1: imports from grader.trusted._helpers, private to grader.trusted",
         "grader/reports/__init__.py:2: imports the private name _helpers from grader.trusted",
+        "grader/reports/cell_output.py:1: imports grader.kernel.magic (only grader.load_ipython_extension enters grader.kernel)",
         "grader/trusted/x.py:5: imports grader.cli (only the console script enters grader.cli)",
         "grader/trusted/x.py:6: imports grader.cli.run (only the console script enters grader.cli)",
         "grader/trusted/x.py:7: imports grader.cli (only the console script enters grader.cli)",

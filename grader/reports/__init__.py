@@ -75,6 +75,32 @@ def withheld(visibility: str) -> str:
     return WITHHELD.get(visibility, "details hidden from students")
 
 
+def student_copy(result: dict) -> dict:
+    """A copy of ``result`` holding nothing a student may not read, for a result handed to a
+    student's own process (a kernel's ``%grade``): each check that is not visible has its message
+    replaced by what withholds it and no hint; a hook's message likewise where the hook is not
+    visible or the message is such a check's; the instructor's ``integrity`` flags are left out.
+    A student-audience report renders the copy as it renders the result."""
+    import copy
+
+    out = copy.deepcopy(result)
+    out.pop("integrity", None)
+    for h in (out.get("hooks") or {}).values():
+        if not isinstance(h, dict):
+            continue
+        withheld_messages = set()
+        for c in h.get("checks") or []:
+            vis = c.get("visibility", "visible") if isinstance(c, dict) else "visible"
+            if vis != "visible":
+                withheld_messages.add(c.get("message"))
+                c["message"] = withheld(vis)
+                c.pop("hint", None)
+        vis = h.get("visibility", "visible")
+        if vis != "visible" or (h.get("message") and h.get("message") in withheld_messages):
+            h["message"] = withheld(vis if vis != "visible" else "hidden")
+    return out
+
+
 def graded_hooks(result: dict) -> list[tuple[str, dict]]:
     """The hooks this run graded (its selection), in course order."""
     selection = result.get("selection")

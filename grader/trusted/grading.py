@@ -7,6 +7,7 @@ import resource
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,20 @@ if TYPE_CHECKING:
 
 class GradingError(Exception):
     """The grader itself could not grade (exit code 3)."""
+
+
+MAX_SEEDS = 4  # reference observations kept, one store per seed (a kernel's grades draw a seed each)
+
+
+@dataclass
+class Job:
+    """One submission of a ``grade_each`` queue with its own seed and hooks, for a queue whose
+    submissions do not share them (a kernel's ``%grade`` requests): ``seed`` None and ``only``
+    None (or empty) follow the queue's own, as a plain submission does."""
+
+    submission: str | Path | Sources
+    seed: int | None = None
+    only: list[str] | None = None
 
 
 def new_seed() -> int:
@@ -136,7 +151,7 @@ class Grader:
 
     def grade_each(
         self,
-        submissions: Iterable[tuple[Any, str | Path | Sources]],
+        submissions: Iterable[tuple[Any, str | Path | Sources | Job]],
         on_result: Callable[[Any, dict | BaseException], None],
         seed: int | None = None,
         only: list[str] | None = None,
@@ -144,9 +159,10 @@ class Grader:
     ) -> None:
         """Grade each ``(key, submission)`` in turn, read lazily (a batch's queue), calling
         ``on_result(key, result)`` as each one ends, or ``on_result(key, error)`` where it could
-        not be graded. pytest collects the checks once; each submission gets its own workers, its
-        own context and fresh fixtures, and the same checks in the same order as when graded
-        alone (a submission's result does not depend on its neighbours)."""
+        not be graded; a ``Job`` brings its own seed and hooks. pytest collects the checks once;
+        each submission gets its own workers, its own context and fresh fixtures, and the same
+        checks in the same order as when graded alone (a submission's result does not depend on
+        its neighbours)."""
         from .pytest_plugin import GradingPlugin
         from .runner import CheckRunError, run_checks
 
@@ -158,7 +174,12 @@ class Grader:
                 return pending.pop()
             for key, path in queue:
                 try:
-                    run = _Run(self, key, path, seed, only)
+                    if isinstance(path, Job):
+                        run = _Run(
+                            self, key, path.submission, seed if path.seed is None else path.seed, path.only or only
+                        )
+                    else:
+                        run = _Run(self, key, path, seed, only)
                 except Exception as e:  # not a directory, a worker that cannot start: say so, go on
                     on_result(key, e)
                     continue
@@ -207,6 +228,17 @@ class Grader:
         if failure is not None:
             for key, _ in queue:
                 on_result(key, failure)
+
+    def cache_for(self, seed: int) -> dict:
+        """The store of reference observations for ``seed``: one per seed, the ``MAX_SEEDS`` last
+        used kept (a batch uses one seed; a kernel's grades, a fresh one each)."""
+        store = self.caches.pop(seed, None)
+        if store is None:
+            store = {}
+            while len(self.caches) >= MAX_SEEDS:
+                del self.caches[next(iter(self.caches))]
+        self.caches[seed] = store  # the most recent last
+        return store
 
     def warm_up(self) -> None:
         """Make torch do here, once, the lazy import that the checks' reference side would
@@ -288,7 +320,7 @@ class _Run:
             seed=self.seed,
             cuda_devices=grader.cuda,
             tolerance=grader.tolerance,
-            cache=grader.caches.setdefault(self.seed, {}),
+            cache=grader.cache_for(self.seed),
             only=self.selected or None,
         )
         self._closed = False
@@ -379,7 +411,8 @@ class _Run:
         (``scan``), and the probe code its workers found changed (``seal``)."""
         from .scan import flags
 
-        out = [{"source": "source", **f} for f in flags(Path(self.submission))]
+        # A submission's .py files on the disk (a kernel's cells are not read from it).
+        out = [{"source": "source", **f} for f in flags(Path(self.submission))] if self.sources.on_disk else []
         for t in self.client.tampering[:20]:
             out.append(
                 {

@@ -67,11 +67,13 @@ class SourceFile:
 
 class Sources:
     """A submission's sources (``files``) and the directory its workers import (``root``).
+    ``on_disk``: ``given`` is where they were read (False: cells handed over, ``from_cells``).
     ``close`` removes the worker's copy, if one was made."""
 
     def __init__(self, given: Path, files: list[SourceFile], root: Path, notes: list[str], copy: str | None = None):
         self.given, self.files, self.root, self.notes = given, files, root, notes
         self._copy = copy
+        self.on_disk = True
 
     @classmethod
     def read(cls, submission: str | Path, hook_names: Collection[str] = ()) -> Sources:
@@ -92,7 +94,9 @@ class Sources:
         named ``file`` in the report; nothing is read from the disk. Close it when done."""
         source = SourceFile(module=_identifier(Path(file).stem), file=file, kind="notebook")
         _read_cells(source, cells)
-        return cls._with_copy(Path(file), [source], [], None)
+        sources = cls._with_copy(Path(file), [source], [], None)
+        sources.on_disk = False
+        return sources
 
     @classmethod
     def _read_directory(cls, root: Path, hook_names: set[str]) -> Sources:

@@ -13,6 +13,7 @@ Modules, one job each:
 - ``process``: one grading process as the coordinator sees it;
 - ``protocol``: the JSON lines they exchange;
 - ``server``: the grading process's main loop (``__main__`` starts it);
+- ``kernel``: a kernel's jobs (``%grade``: the cells of its history) and their answers;
 - ``results``: the result files under ``results_dir``;
 - ``errors``: ``BatchError``, what stops the whole batch.
 """

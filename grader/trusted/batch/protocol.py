@@ -1,4 +1,5 @@
 """The protocol between the coordinator and a grading process: JSON lines, one message a line.
+A kernel's ``%grade`` (``grader.kernel.session``) speaks it too, as a coordinator of one.
 
 Coordinator → grading process, on the process's stdin:
 
@@ -6,8 +7,11 @@ Coordinator → grading process, on the process's stdin:
    are (the seed included: the batch's one seed, drawn by the coordinator when none was given);
 2. one job a line: ``{"i": index, "name": unique name, "path": absolute directory, "given": the
    path as given}`` (and ``"note"``: what collecting it did, for the result's ``notes``), the
-   next one sent when the last one is done;
-3. end of file: no more jobs, the process finishes.
+   next one sent when the last one is done. A kernel's job carries cells instead of a path:
+   ``{"i": index, "file": its name in reports, "cells": [{"source": code as typed, "label":
+   "In [3]"}, ...], "hooks": [...] (empty: every hook the cells define), "seed": s or null}``
+   (``kernel``: how it is read);
+3. end of file: no more jobs, the process finishes (a kernel that ended closes it too).
 
 Grading process → coordinator, on a dedicated pipe (its file descriptor is the process's one
 argument; stdout and stderr go to a log whose tail explains a crash):
@@ -17,7 +21,10 @@ argument; stdout and stderr go to a log whose tail explains a crash):
 - ``{"event": "fatal", "message": m, "usage": bool}``: the settings cannot work (an unknown
   format, a plugin that fails to load): the batch stops;
 - ``{"event": "done", "i": i, "status": ..., "detail": ..., "score": ..., "max_score": ...}``:
-  job ``i`` is graded and its result file written.
+  job ``i`` is graded and its result file written. A process without a ``results_dir`` (a
+  kernel's) writes no file: its "done" carries ``"result"`` (the JSON result) or ``"error"``
+  (why the job could not be graded: an unknown hook, nothing defined; ``"i"`` is null for a job
+  that could not be read).
 """
 
 from __future__ import annotations

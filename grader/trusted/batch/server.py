@@ -1,5 +1,7 @@
 """A grading process: an ordinary trusted grader (its own ``Grader`` and worker template) that
-grades the submissions the coordinator sends, one at a time, and writes their result files.
+grades the submissions the coordinator sends, one at a time, and writes their result files; or,
+started by a kernel without a results directory, grades the kernel's cells (``kernel``) and
+sends each result back.
 
 The reference observations of the batch's one seed are computed once per process and reused for
 every submission it grades; every submission gets freshly forked workers in a fresh scratch
@@ -14,15 +16,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
-from . import protocol
+from . import kernel, protocol
 from .budget import deadline_for
 from .results import write_submission
 
 if TYPE_CHECKING:
     from ...reports import ReportFormat
-    from ..grading import Grader
+    from ..grading import Grader, Job
     from ..settings import Settings
 
 
@@ -44,7 +46,8 @@ def serve(reply_fd: int) -> None:
         from ..sandbox import SandboxUnavailable
         from ..settings import Settings, UsageError
 
-        settings = Settings.from_json(sys.stdin.readline())
+        stdin = sys.stdin.buffer  # bytes only: a text layer would read ahead of the settings line
+        settings = Settings.from_json(stdin.readline().decode())
         try:
             grader = Grader(settings, template=template)
             known = report_formats(grader.pm)
@@ -60,18 +63,55 @@ def serve(reply_fd: int) -> None:
         deadline = deadline_for(t.submission, max(t.check, t.import_module))
         send({"event": protocol.READY, "seed": settings.seed, "deadline": deadline})
 
-        def jobs() -> Iterator[tuple[dict, Path]]:
-            for line in sys.stdin:
-                job = json.loads(line)
-                yield job, Path(job["path"])
+        def jobs() -> Iterator[tuple[dict, Path | Job]]:
+            for line in job_lines(stdin):
+                try:
+                    job = json.loads(line)
+                except ValueError:  # a line over the size limit (b""), or not JSON
+                    job = None
+                if isinstance(job, dict) and not kernel.is_kernel_job(job) and settings.results_dir is not None:
+                    yield job, Path(job["path"])  # a batch's
+                    continue
+                if not isinstance(job, dict) or not kernel.is_kernel_job(job):
+                    error = kernel.TOO_LARGE if not line else "the request could not be read"
+                    send({"event": protocol.DONE, "i": None, "error": error})
+                    continue
+                try:
+                    yield job, kernel.read_job(grader, job)
+                except kernel.Refused as e:
+                    done(job, e)
 
         def done(job: dict, outcome: dict | BaseException) -> None:
+            if kernel.is_kernel_job(job):  # the answer goes back to the kernel, no file written
+                i = job.get("i") if isinstance(job.get("i"), int) else None
+                send({"event": protocol.DONE, "i": i, **kernel.answer(outcome, settings.audience)})
+                return
             send({"event": protocol.DONE, "i": job["i"], **graded(grader, settings, formats, job, outcome)})
 
         # One pytest session for the whole queue: the checks are collected once (``grade_each``).
         grader.grade_each(jobs(), done)
     finally:
         template.close()
+
+
+MAX_LINE = 16 << 20  # bytes of one job: a kernel's cells (2 MiB of code, as JSON), a batch's path
+
+
+def job_lines(stream: IO[bytes], limit: int = MAX_LINE) -> Iterator[bytes]:
+    """The lines of ``stream`` until its end, each at most ``limit`` bytes: a longer one is read
+    to its end and given as ``b""`` (never held whole)."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:
+                rest = stream.readline(limit)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield b""
+            continue
+        yield line
 
 
 def graded(
