@@ -443,20 +443,24 @@ def test_the_classroom_workflow_feeds_the_reporter(tmp_path):
     output.touch()
     summary.touch()
     bin_dir = Path(sys.executable).parent
-    p = subprocess.run(
-        ["bash", "-e", "-c", _step_script(wf, "Grade")],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "GITHUB_OUTPUT": str(output),
-            "GITHUB_STEP_SUMMARY": str(summary),
-            "NO_COLOR": "1",
-        },
-    )
+
+    def grade_step() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-e", "-c", _step_script(wf, "Grade")],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={
+                **os.environ,
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                "GITHUB_OUTPUT": str(output),
+                "GITHUB_STEP_SUMMARY": str(summary),
+                "NO_COLOR": "1",
+            },
+        )
+
+    p = grade_step()
     assert p.returncode == 0, p.stderr
     assert "Score:" in p.stdout  # the text report, in the log
     # What the reporter does: env var <ID>_RESULTS, base64-decoded, JSON.
@@ -470,17 +474,5 @@ def test_the_classroom_workflow_feeds_the_reporter(tmp_path):
     # A broken assignment: the grading step fails, and its log says why.
     (repo / "grading" / "assignment.toml").write_text('hooks = ["mlpp"]\n')
     (repo / "grader-classroom.json").unlink()
-    p = subprocess.run(
-        ["bash", "-e", "-c", _step_script(wf, "Grade")],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "GITHUB_OUTPUT": str(output),
-            "GITHUB_STEP_SUMMARY": str(summary),
-        },
-    )
+    p = grade_step()
     assert p.returncode != 0 and "unknown hook 'mlpp'" in p.stderr
