@@ -75,11 +75,15 @@ TAMPERING = {
         lambda mp: mp.setattr(torch.Tensor, "detach", lambda self: self, raising=False),
         "torch.Tensor.detach",
     ),
+    "a tensor attribute shadowed in a subclass": (
+        lambda mp: mp.setattr(nn.Parameter, "detach", lambda self: self, raising=False),
+        "torch.nn.parameter.Parameter.detach",
+    ),
     "the operation table": (
         lambda mp: mp.setitem(serve.OPERATIONS, "net_apply", replaced_code),
         "serve.OPERATIONS['net_apply']",
     ),
-    "the seal's own check": (lambda mp: mp.setattr(seal, "_static", lambda cls, name: None), "seal._static"),
+    "the seal's own check": (lambda mp: mp.setattr(seal, "_same", lambda a, b: True), "seal._same"),
 }
 
 
@@ -90,6 +94,31 @@ def test_every_kind_of_change_is_named(sealed, monkeypatch, how):
         change(mp)
         assert label in seal.broken(sealed)
     assert seal.broken(sealed) == []
+
+
+def test_a_tensor_class_given_other_bases_is_detected(monkeypatch):
+    """Attribute lookup on the tensor classes is sealed as their MROs and their dicts' entries:
+    new bases change what a lookup finds without touching any of those dicts."""
+
+    class Base:
+        def detach(self):
+            return self
+
+    class Other:
+        def detach(self):
+            return None
+
+    class Tensorish(Base):
+        pass
+
+    monkeypatch.setattr(seal, "TENSOR_CLASSES", (Tensorish,))
+    records = seal.take()
+    assert seal.broken(records) == []
+    Tensorish.__bases__ = (Other,)
+    assert f"{Tensorish.__module__}.{Tensorish.__qualname__}.__mro__" in seal.broken(records)
+    Tensorish.__bases__ = (Base,)
+    Base.detach = lambda self: 0
+    assert f"{Base.__module__}.{Base.__qualname__}.detach" in seal.broken(records)
 
 
 def test_code_that_runs_in_the_middle_of_the_probe_code_is_detected(sealed):

@@ -65,15 +65,6 @@ _MISSING = object()
 _dict_get, _mro, _class_dict = dict.get, type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__
 
 
-def _static(cls: type, name: str) -> object:
-    """``name`` as attribute lookup on ``cls`` finds it, read from the classes' own dicts."""
-    for klass in _mro(cls):
-        found = _class_dict(klass).get(name, _MISSING)
-        if found is not _MISSING:
-            return found
-    return _MISSING
-
-
 def _hooks() -> tuple:
     """What is installed that runs code in the middle of the probe code's own."""
     out: list[object] = [sys.gettrace(), sys.getprofile(), tuple(gc.callbacks)]
@@ -258,11 +249,28 @@ class _Taker:
                     recorded.add((id(current), name))
                     self.item(f"{current.__name__}.{name}", ns, name)
                 current = ns[name]
+        # Attribute lookup on a tensor class finds a name in the first class along its MRO whose
+        # own dict has it: sealed as that MRO and, for each name it finds, the entry (absent ones
+        # too) of every class's dict up to the one that has it, so that the check compares dict
+        # entries and never walks an MRO.
+        sealed: set[tuple[int, str]] = set()
         for cls in TENSOR_CLASSES:
+            mro = _mro(cls)
+            self.records.append(("mro", f"{cls.__module__}.{cls.__qualname__}.__mro__", cls, mro))
             for name in sorted(self.names | set(TAKEOVERS) | {"__class__"}):
-                found = _static(cls, name)
-                if found is not _MISSING:
-                    self.records.append(("static", f"{cls.__module__}.{cls.__qualname__}.{name}", cls, name, found))
+                path = []
+                for klass in mro:
+                    value = _class_dict(klass).get(name, _MISSING)
+                    path.append((klass, value))
+                    if value is not _MISSING:
+                        break
+                else:
+                    continue  # no tensor attribute of that name: the probe code names something else
+                for klass, value in path:
+                    if (id(klass), name) not in sealed:
+                        sealed.add((id(klass), name))
+                        label = f"{klass.__module__}.{klass.__qualname__}.{name}"
+                        self.records.append(("attr", label, klass, name, value))
 
 
 def take(modules: list[types.ModuleType] | None = None) -> tuple:
@@ -287,7 +295,7 @@ def broken(
     _len=len,
     _type=type,
     _missing=_MISSING,
-    _static=_static,
+    _mro=_mro,
     _hooks=_hooks,
     _same=_same,
     _limit=MAX_REPORTED,
@@ -297,9 +305,9 @@ def broken(
     Everything it uses is bound as a default argument when this module loads (before any
     student code runs), so replacing a name in this module's namespace cannot change the check;
     the caller keeps this function's code and defaults and compares them before each call
-    (``serve.serve``). Records whose check would call a Python function (``static``, ``hooks``)
-    are compared only once every identity compared equal, so that a replaced function never runs
-    inside the check."""
+    (``serve.serve``). The record whose check calls a Python function (``hooks``) is compared
+    only once every identity compared equal, so that a replaced function never runs inside the
+    check."""
     out: list[str] = []
     later = []
     for record in records:
@@ -318,6 +326,8 @@ def broken(
                 changed = True
         elif kind == "attr":
             changed = _proxy_get(_class_dict(record[2]), record[3], _missing) is not record[4]
+        elif kind == "mro":
+            changed = _mro(record[2]) is not record[3]
         elif kind == "keys" or kind == "set":
             changed = _frozenset(record[2]) != record[3]
         elif kind == "namespace":  # new names there may shadow builtins; dunders are the interpreter's
@@ -340,9 +350,7 @@ def broken(
         return out
     for record in later:
         kind, label = record[0], record[1]
-        if kind == "static":
-            changed = _static(record[2], record[3]) is not record[4]
-        elif kind == "hooks":
+        if kind == "hooks":
             changed = not _same(_hooks(), record[2])
         else:
             changed = True
