@@ -338,6 +338,31 @@ def test_the_kernels_grading_process_grades_what_each_request_asks(tmp_path, mon
     assert pid is not None and _gone(pid, 10)
 
 
+@pytest.mark.slow
+def test_a_grading_process_whose_reader_ended_mid_grade_ends_quietly(tmp_path):
+    """A kernel shut down (or a coordinator killed) while its grade runs: the answer has no one
+    to go to, and the grading process ends with exit code 0 and no traceback in its log."""
+    r, w = os.pipe()
+    p = subprocess.Popen(
+        [*process.COMMAND, str(w)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        pass_fds=(w,),
+        cwd=tmp_path,
+    )
+    os.close(w)
+    assert p.stdin is not None
+    p.stdin.write(Settings(sandbox="process").to_json().encode() + b"\n")
+    p.stdin.flush()
+    with os.fdopen(r, "rb") as reply:
+        assert json.loads(reply.readline())["event"] == "ready"
+    job = {"i": 1, "cells": [{"source": IMPORTS + "\n" + MLP, "label": "In [1]"}], "hooks": ["mlp"], "seed": 1}
+    p.stdin.write(json.dumps(job).encode() + b"\n")
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 0 and b"Traceback" not in out, out.decode(errors="replace")
+
+
 FAKE = """
 import json, os, sys
 reply = os.fdopen(int(sys.argv[1]), "wb", buffering=0)
