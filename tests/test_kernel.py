@@ -123,6 +123,10 @@ def kernel_env(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_grade_in_a_real_kernel_shows_a_pass_and_a_failure_with_its_hint(kernel_env):
+    (kernel_env / "assignment.toml").write_text(
+        'hooks = ["centered_layer"]\n[points]\ncentered_layer = 5\n'
+        '[visibility]\n"centered_layer/outputs" = "after_due_date"\n'
+    )
     nb = run_notebook(
         kernel_env,
         [
@@ -137,6 +141,10 @@ def test_grade_in_a_real_kernel_shows_a_pass_and_a_failure_with_its_hint(kernel_
             "%grade --seed 7 mlp",
             ("error", "%grade nosuchhook"),
             f"import sys\nprint(sorted(m for m in sys.modules if m.startswith({TRUSTED_ONLY!r})))",
+            # An assignment's exercises, points and visibility; a missing file said as such.
+            "%grade --assignment assignment.toml",
+            ("error", "%grade --assignment assignment.toml mlp"),
+            ("error", "%grade --assignment nowhere.toml"),
         ],
     )
     c = nb.cells[:2] + nb.cells[3:]
@@ -157,6 +165,11 @@ def test_grade_in_a_real_kernel_shows_a_pass_and_a_failure_with_its_hint(kernel_
     refused = shown(c[8])
     assert "UsageError: no exercise `nosuchhook`" in refused and "mlp, my_sequential" in refused, refused
     assert shown(c[9]).strip() == "[]"  # the reference and the checks never entered the kernel
+    assigned = shown(c[10])
+    assert "centered_layer  FAILED" in assigned and "mlp" not in assigned, assigned
+    assert "Score: 2.5/5 (50.0%)" in assigned and "details shown after the due date" in assigned, assigned
+    assert "UsageError: `mlp` is not part of this assignment" in shown(c[11]), shown(c[11])
+    assert "UsageError: %grade: " in shown(c[12]) and "nowhere.toml" in shown(c[12]), shown(c[12])
 
 
 @pytest.mark.slow
@@ -441,11 +454,13 @@ COURSE = SimpleNamespace(
         "centered_layer": SimpleNamespace(known_as=[]),
     }
 )
-GRADER = SimpleNamespace(course=COURSE)
+GRADER = SimpleNamespace(course=COURSE, assignment=None, selection=["mlp", "centered_layer"])
+# A grader with an assignment of one exercise.
+ASSIGNED = SimpleNamespace(course=COURSE, assignment=object(), selection=["centered_layer"])
 
 
-def read(**job) -> tuple[list[str] | None, int | None, str]:
-    got = kernel_jobs.read_job(GRADER, job)  # type: ignore[arg-type]
+def read(grader=GRADER, **job) -> tuple[list[str] | None, int | None, str]:
+    got = kernel_jobs.read_job(grader, job)
     try:
         return got.only, got.seed, str(got.submission.given)
     finally:
@@ -457,6 +472,17 @@ def test_a_kernel_job_grades_what_it_names_or_what_its_cells_define():
     # No hook named: the ones the cells define, the book's names included, in course order.
     defined = cells("class MLP: pass", "centered_layer = None", "%grade")
     assert read(cells=defined, file="work/../x") == (["mlp", "centered_layer"], None, "work_.._x")
+
+
+def test_with_an_assignment_a_kernel_job_grades_its_exercises_only():
+    defined = cells("class MLP: pass", "centered_layer = None")
+    assert read(ASSIGNED, cells=defined) == (["centered_layer"], None, "kernel")
+    with pytest.raises(
+        kernel_jobs.Refused, match="`mlp` is not part of this assignment; its exercises: centered_layer"
+    ):
+        read(ASSIGNED, cells=defined, hooks=["mlp"])
+    with pytest.raises(kernel_jobs.Refused, match=r"no exercise of this assignment .* \(`def centered_layer"):
+        read(ASSIGNED, cells=cells("class MLP: pass"))
 
 
 @pytest.mark.parametrize(
@@ -551,10 +577,11 @@ def test_a_result_that_cannot_be_rendered_is_unreadable(result):
 def test_the_docs_show_the_magic_as_it_is():
     """docs/notebooks.md documents `%grade`'s options, as the magic's own help gives them."""
     doc = (ROOT / "docs" / "notebooks.md").read_text()
-    assert "%load_ext grader" in doc and "%grade [--seed N] [HOOK ...]" in doc
+    assert "%load_ext grader" in doc and "%grade [--seed N] [--assignment FILE] [HOOK ...]" in doc
+    assert "GRADER_ASSIGNMENT" in doc
     p = subprocess.run(
         [sys.executable, "-c", "from grader.kernel.magic import GraderMagics; print(GraderMagics.grade.__doc__)"],
         capture_output=True,
         text=True,
     )
-    assert p.returncode == 0 and "--seed SEED" in p.stdout and "HOOK" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0 and "--seed SEED" in p.stdout and "--assignment FILE" in p.stdout, p.stdout + p.stderr

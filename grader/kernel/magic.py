@@ -1,4 +1,4 @@
-"""The IPython extension: ``%load_ext grader``, then ``%grade [--seed N] [HOOK ...]``.
+"""The IPython extension: ``%load_ext grader``, then ``%grade [--seed N] [--assignment FILE] [HOOK ...]``.
 
 ``%grade`` grades the code this kernel has executed so far: the cells of its input history as
 they were typed (``history_manager.input_hist_raw``), in the order they ran, as one notebook
@@ -8,14 +8,20 @@ and so never ran, is left out). It sends them to the kernel's grading process
 ``grader run``, and shows the report in the cell: HTML in Jupyter, the text report elsewhere.
 The reference and the checks never enter the kernel.
 
+With an assignment file (``--assignment``, or ``$GRADER_ASSIGNMENT`` for a whole deployment) a
+grade follows it as ``grader run --assignment`` does: its exercises only, its points, visibility,
+plugins and seed.
+
 The grading process starts when the extension loads, so it is usually warm by the first
-``%grade``; every later one reuses it. Ctrl-C (the kernel's interrupt) stops the wait: that
+``%grade``; every later one reuses it (another assignment starts another). Ctrl-C (the kernel's interrupt) stops the wait: that
 grading process is stopped and a fresh one starts for the next request, and the kernel lives on.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -24,18 +30,31 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from ..reports import cell_output
+from ..trusted.settings import Settings
+from ..trusted.settings import UsageError as SettingsError
 from .session import GradingUnavailable, Refused, Session
 
 FILE = "kernel"  # the submission's name in reports: "(kernel, In [5], line 2)"
+ASSIGNMENT_VARIABLE = "GRADER_ASSIGNMENT"  # a deployment's assignment file, when %grade names none
 
 _session: Session | None = None  # the kernel's one grading process
+_assignment: Path | None = None  # the assignment file it grades with
 
 
-def session() -> Session:
-    """The kernel's grading process (created, not started, on first use)."""
-    global _session
+def session(assignment: str | None = None) -> Session:
+    """The kernel's grading process for ``assignment`` (None: ``$GRADER_ASSIGNMENT``, else
+    none), created, not started, on first use; another assignment than the current one's stops
+    it and creates another. Raises the settings' ``UsageError`` for an assignment file that is
+    missing or wrong."""
+    global _session, _assignment
+    named = assignment or os.environ.get(ASSIGNMENT_VARIABLE) or None
+    path = Path(named).expanduser().resolve() if named else None
+    if _session is not None and path != _assignment:
+        _session.stop()
+        _session = None
     if _session is None:
-        _session = Session()
+        settings = Settings.resolve(assignment_file=path) if path else Settings()
+        _session, _assignment = Session(settings), path
     return _session
 
 
@@ -45,8 +64,8 @@ def load(ipython: Any) -> None:
     ipython.register_magics(GraderMagics(ipython))
     try:
         session().start()
-    except GradingUnavailable:
-        pass
+    except (GradingUnavailable, SettingsError):
+        pass  # said by the first %grade
 
 
 def unload(ipython: Any) -> None:
@@ -90,6 +109,12 @@ def _parses(ipython: Any, source: str) -> bool:
 class GraderMagics(Magics):
     @magic_arguments()
     @argument("--seed", type=int, default=None, help="Seed for every random input (default: a fresh one).")
+    @argument(
+        "--assignment",
+        metavar="FILE",
+        default=None,
+        help=f"The course's assignment file: its exercises, points and visibility (default: ${ASSIGNMENT_VARIABLE}).",
+    )
     @argument("hooks", nargs="*", metavar="HOOK", help="Exercises to grade (default: every one this kernel defines).")
     @line_magic
     def grade(self, line: str) -> None:
@@ -97,7 +122,10 @@ class GraderMagics(Magics):
         a confined worker, with the checks of ``grader run``, and show the report here."""
         args = parse_argstring(self.grade, line)
         cells = history_cells(self.shell)
-        s = session()
+        try:
+            s = session(args.assignment)
+        except SettingsError as e:
+            raise UsageError(f"%grade: {e}") from None
         try:
             result = s.grade(cells, list(args.hooks), seed=args.seed, file=FILE)
         except Refused as e:

@@ -53,13 +53,20 @@ def read_job(grader: Grader, job: dict) -> Job:
         raise Refused("--seed takes a whole number")
     hooks = _hooks(grader, job.get("hooks"))
     sources = Sources.from_cells(file, cells)
+    # With an assignment, its exercises only (``grader run --assignment`` grades no other).
+    assigned = grader.selection if grader.assignment is not None else []
     try:
+        outside = [h for h in hooks if assigned and h not in assigned]
+        if outside:
+            raise Refused(f"`{outside[0]}` is not part of this assignment; its exercises: {', '.join(assigned)}")
         if not hooks:
-            hooks = defined_hooks(grader, sources)
+            hooks = [h for h in defined_hooks(grader, sources) if not assigned or h in assigned]
             if not hooks:
+                first = next(iter(assigned or grader.course.hooks), "HOOK")
+                of = " of this assignment" if assigned else ""
                 raise Refused(
-                    "no exercise is defined in this kernel yet: run a cell defining one "
-                    f"(`def {next(iter(grader.course.hooks), 'HOOK')}(...)`), or name one: `%grade HOOK`"
+                    f"no exercise{of} is defined in this kernel yet: run a cell defining one "
+                    f"(`def {first}(...)`), or name one: `%grade HOOK`"
                 )
     except BaseException:
         sources.close()
