@@ -454,9 +454,9 @@ COURSE = SimpleNamespace(
         "centered_layer": SimpleNamespace(known_as=[]),
     }
 )
-GRADER = SimpleNamespace(course=COURSE, assignment=None, selection=["mlp", "centered_layer"])
+GRADER = SimpleNamespace(course=COURSE, selection=[])
 # A grader with an assignment of one exercise.
-ASSIGNED = SimpleNamespace(course=COURSE, assignment=object(), selection=["centered_layer"])
+ASSIGNED = SimpleNamespace(course=COURSE, selection=["centered_layer"])
 
 
 def read(grader=GRADER, **job) -> tuple[list[str] | None, int | None, str]:

@@ -53,8 +53,9 @@ def read_job(grader: Grader, job: dict) -> Job:
         raise Refused("--seed takes a whole number")
     hooks = _hooks(grader, job.get("hooks"))
     sources = Sources.from_cells(file, cells)
-    # With an assignment, its exercises only (``grader run --assignment`` grades no other).
-    assigned = grader.selection if grader.assignment is not None else []
+    # With an assignment, its exercises only (``grader run --assignment`` grades no other); the
+    # grader's selection is empty without one.
+    assigned = grader.selection
     try:
         outside = [h for h in hooks if assigned and h not in assigned]
         if outside:
