@@ -202,7 +202,7 @@ def _names(value: Any) -> list[str]:
 
 # How the worker found and calls a hook (``loader.find_hooks``), the only values believed.
 KINDS = ("module", "class", "function", "callable")
-CALLS = ("keyword", "positional", "unpack", "copy")
+CALLS = ("keywords", "positional", "unpack", "copy")
 
 
 def _hook_facts(info: dict) -> dict:
@@ -250,20 +250,15 @@ class Discovery:
         static: dict[str, list[str]],
         sources: Sources | None = None,
         specs: dict[str, Any] | None = None,
-        frameworks: dict[str, str] | None = None,
-        syntax_errors: list[dict] | None = None,
     ) -> Discovery:
         """From the worker's ``ready`` report (checked for type and sanitized here: it is the
         submission's word), the modules that ended a worker while importing,
-        and the syntax trees' definitions (``sources``); ``specs`` (``Course.worker_hooks``) gives
-        each hook's arguments and the course text's names for it, ``frameworks`` the other
-        framework each module imports (``Sources.frameworks``), ``syntax_errors`` the files that do
-        not parse (shown atop the reports)."""
+        and the syntax trees' definitions, the other framework each module imports and the files
+        that do not parse (``sources``: shown atop the reports); ``specs`` (``Course.worker_hooks``)
+        gives each hook's arguments and the course text's names for it."""
         d = cls(
             hook_names=list(hook_names),
             static={_str(m): [_str(n) for n in names[:MAX_NAMES]] for m, names in list(static.items())[:MAX_MODULES]},
-            frameworks=dict(frameworks or {}),
-            syntax_errors=list(syntax_errors or []),
         )
         for hook, spec in (specs or {}).items():
             if isinstance(spec, dict):
@@ -272,6 +267,8 @@ class Discovery:
         unreadable: list[tuple[str, str, str]] = []
         if sources is not None:
             d.files = sources.display
+            d.frameworks = dict(sources.frameworks)
+            d.syntax_errors = list(sources.syntax_errors)
             for f in sources.files:
                 d.places[f.module] = {
                     name: (f.cell_of[name], str(where)) for name, where in f.definitions.items() if name in f.cell_of
@@ -496,7 +493,7 @@ class Discovery:
         info = self.hooks.get(hook)
         if not info or info.get("error"):
             return []
-        name = _ident(info.get("name")) or hook
+        name = info.get("name") or hook  # checked when read (``_hook_facts``), as are params and also
         kind, call = info.get("kind"), info.get("call")
         module = _ident(info.get("module"))
         where = [f"from `{self.file(module)}`"] if module else []
@@ -510,13 +507,13 @@ class Discovery:
             details = list(where)
             if call == "unpack" and args:
                 details.append(f"called as `{name}({', '.join([*args[:-1], '*' + args[-1]])})`")
-            also = [self.file(m) for m in _names(info.get("also"))[:8]]
+            also = [self.file(m) for m in info["also"]]
             if also:
                 files = ", ".join(f"`{f}`" for f in also)
                 details.append(f"not the `{name}` of {files}: define `{hook}` to choose")
             out.append(f"graded {what}`{name}` as `{hook}`" + (f" ({'; '.join(details)})" if details else ""))
         if call == "positional":
-            params = _names(info.get("params"))[:16]
+            params = info["params"]
             if len(params) != len(args):  # `*args`: its names are not the spec's to show
                 out.append(f"called `{name}` with the arguments in order")
             else:

@@ -28,8 +28,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..worker.code_cells import NOT_MODULES, CodeCell, dump
 from ..worker.code_cells import SUFFIX as CELLS_SUFFIX
-from ..worker.code_cells import CodeCell, dump
 from ..worker.ipython_syntax import Budget, python_source
 from .discovery import frameworks_imported
 from .notebooks import Unreadable, kind_of, read_cells
@@ -40,7 +40,6 @@ MAX_SOURCE = 2 << 20  # bytes of a .py file read for its definitions
 MAX_CODE = 160  # characters of an offending line shown around its caret
 # A top-level definition in the text of a file that does not parse.
 _DEFINITION = re.compile(r"^(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(|^class[ \t]+(\w+)", re.MULTILINE)
-NOT_MODULES = {"__init__", "__main__", "setup", "conftest"}  # as the worker's loader
 FILE_FORMS = ".py, .ipynb or .md"
 
 
@@ -191,14 +190,6 @@ class Sources:
     def display(self) -> dict[str, str]:
         """Each module's file as the student names it."""
         return {f.module: f.file for f in self.files}
-
-    def definition(self, module: str, name: str) -> str | None:
-        """Where ``name`` is defined in ``module`` (``cell 7``, ``line 12``), if it is a notebook's
-        or notes file's."""
-        for f in self.files:
-            if f.module == module:
-                return f.definitions.get(name)
-        return None
 
     def nothing_found(self) -> str | None:
         """What to tell a student whose submission has no source at all (every hook is then "not

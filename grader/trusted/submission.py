@@ -245,20 +245,16 @@ class SubmissionClient:
                         if waiting(w.chan) == "data":
                             raise ChannelGarbage("a frame after the ready report")
                         if self.discovery is None:
-                            static = self.sources.static
-                            syntax_errors = self.sources.syntax_errors
                             self.discovery = Discovery.build(
                                 list(self.hooks),
                                 msg,
                                 self.failed_imports,
-                                static,
+                                self.sources.static,
                                 self.sources,
                                 specs=self.hooks,
-                                frameworks=self.sources.frameworks,
-                                syntax_errors=syntax_errors,
                             )
                             self.discovery.syntax_errors += imported_syntax_errors(
-                                self.path, self.discovery.modules, syntax_errors
+                                self.path, self.discovery.modules, self.sources.syntax_errors
                             )
                             nothing = self.sources.nothing_found()
                             if nothing:

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 
 SUFFIX = ".grader-cells"
 FORM = "grader-code-cells/1"
+# Top-level ``.py`` files that are never a submission's modules (the trusted side and the worker's
+# loader both skip them).
+NOT_MODULES = frozenset({"__init__", "__main__", "setup", "conftest"})
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import code_cells
 
-NOT_MODULES = {"__init__", "__main__", "setup", "conftest"}
+NOT_MODULES = code_cells.NOT_MODULES
 
 
 def top_level_modules(root: str) -> list[tuple[str, str]]:

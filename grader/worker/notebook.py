@@ -16,6 +16,7 @@ import importlib.util
 import linecache
 import os
 import sys
+import traceback
 import types
 from collections.abc import Callable
 from typing import Any
@@ -107,9 +108,9 @@ def run(name: str, path: str, root: str, on_cell: Callable[[str], None] | None =
             exec(compiled, module.__dict__)
         except BaseException as e:  # SystemExit and KeyboardInterrupt too: a cell must not end the worker
             described = loader.describe_exception(e, root)
-            frames = [fs for fs in _tb_frames(e) if fs[0] == filename]
+            numbers = [n for frame, n in traceback.walk_tb(e.__traceback__) if frame.f_code.co_filename == filename]
             record.update(
-                line=frames[-1][1] if frames else first,
+                line=numbers[-1] if numbers else first,
                 type=described["type"],
                 message=described["message"],
             )
@@ -129,12 +130,3 @@ def run(name: str, path: str, root: str, on_cell: Callable[[str], None] | None =
 def _record(failed: list[dict], record: dict) -> None:
     if len(failed) < MAX_RECORDED:
         failed.append(record)
-
-
-def _tb_frames(exc: BaseException) -> list[tuple[str, int]]:
-    out = []
-    tb = exc.__traceback__
-    while tb is not None:
-        out.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
-        tb = tb.tb_next
-    return out
