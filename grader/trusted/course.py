@@ -130,9 +130,6 @@ class Course:
     reference: Reference
     check_files: list[Path]
 
-    def hook_args(self) -> dict[str, list[str]]:
-        return {name: list(spec.argnames) for name, spec in self.hooks.items()}
-
     def worker_hooks(self) -> dict[str, dict[str, Any]]:
         """What a worker needs to find each hook's implementation (JSON): its arguments in
         order, its section, and the course text's names for it (``known_as``)."""

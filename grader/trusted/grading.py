@@ -174,12 +174,8 @@ class Grader:
                 return pending.pop()
             for key, path in queue:
                 try:
-                    if isinstance(path, Job):
-                        run = _Run(
-                            self, key, path.submission, seed if path.seed is None else path.seed, path.only or only
-                        )
-                    else:
-                        run = _Run(self, key, path, seed, only)
+                    job = path if isinstance(path, Job) else Job(path)
+                    run = _Run(self, key, job.submission, seed if job.seed is None else job.seed, job.only or only)
                 except Exception as e:  # not a directory, a worker that cannot start: say so, go on
                     on_result(key, e)
                     continue
@@ -289,10 +285,11 @@ class _Run:
 
         # The submission's sources, read without running them (a notebook's code cells, copied
         # for the workers); a path that is no submission raises UsageError.
+        hooks = grader.course.worker_hooks()
         if isinstance(submission, Sources):
             self.sources, submission = submission, str(submission.given)
         else:
-            self.sources = Sources.read(submission, hook_and_book_names(grader.course.worker_hooks()))
+            self.sources = Sources.read(submission, hook_and_book_names(hooks))
         settings = grader.settings
         self.grader, self.key, self.submission = grader, key, submission
         seed = settings.seed if seed is None and settings.seed is not None else seed
@@ -311,9 +308,7 @@ class _Run:
         except BaseException:
             self.sources.close()
             raise
-        self.client = SubmissionClient(
-            self.sources.root, grader.course.worker_hooks(), self.launcher.spawn, settings.timeouts, self.sources
-        )
+        self.client = SubmissionClient(self.sources.root, hooks, self.launcher.spawn, settings.timeouts, self.sources)
         self.ctx = RunContext(
             course=grader.course,
             view=SubmissionView(self.client),
@@ -399,7 +394,7 @@ class _Run:
                 **({"selection": [h for h in grader.course.hooks if h in self.selected]} if self.selected else {}),
                 **({"assignment": grader.assignment.describe(grader.course)} if grader.assignment else {}),
                 # Not one source where the grader looked (warnings[0] says where it looked).
-                **({"nothing_found": True} if self.sources.nothing_found() is not None else {}),
+                **({"nothing_found": True} if not self.sources.files else {}),
             },
         )
         grader.pm.hook.grader_result(result=result)
