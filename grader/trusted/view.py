@@ -230,11 +230,6 @@ class ModuleSummary:
         return {str(m.get("name")): m.get("id") for m in self.modules}
 
 
-def _list_of_dicts(x: Any) -> list[dict]:
-    """Checked entries (``checked_entry``) of a list in an answer."""
-    return _checked_entries(x)
-
-
 def _handle(x: Any) -> int | None:
     return x if isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_ID else None
 
@@ -327,12 +322,17 @@ class ModuleObservation:
     warmup_error: dict | None = None
     device_error: dict | None = None
     stray: list[dict] = field(default_factory=list)
-    # Tensors the module keeps as plain attributes (not Parameters, not buffers), as the hook
-    # built it: they do not follow ``.to(device)`` (the worker moves them along for the runs).
-    plain_tensors: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     factories: list[dict] = field(default_factory=list)
     handle: int | None = None
+
+    @property
+    def plain_tensors(self) -> list[str]:
+        """Tensors the module keeps as plain attributes (not Parameters, not buffers), as the
+        hook built it: they do not follow ``.to(device)`` (the worker moves them along for the
+        runs)."""
+        entries = self.before.tensor_attrs if self.before is not None else []
+        return [e["name"] for e in entries if isinstance(e.get("name"), str)]
 
 
 # The lane of the second worker: the checks marked ``optimizer``, and ``SubmissionView.second``.
@@ -398,7 +398,7 @@ class SubmissionView:
         return CallResult(
             value=_tensor_out(body.get("value"), tensors),
             inspected=inspected,
-            factories=_list_of_dicts(body.get("factories", [])),
+            factories=_checked_entries(body.get("factories", [])),
             handle=_handle(body.get("handle")),
         )
 
@@ -472,14 +472,10 @@ class SubmissionView:
         obs.transplant = checked_entry(b["transplant"]) if isinstance(b.get("transplant"), dict) else None
         obs.warmup_error = error_facts(b.get("warmup_error")) if isinstance(b.get("warmup_error"), dict) else None
         obs.device_error = error_facts(b.get("device_error")) if isinstance(b.get("device_error"), dict) else None
-        obs.stray = _list_of_dicts(b.get("stray", []))
-        plain = b.get("plain_tensors", [])
-        if not isinstance(plain, list) or not all(isinstance(n, str) for n in plain):
-            raise BadAnswer("malformed list of plain tensor attributes")
-        obs.plain_tensors = plain
-        obs.factories = _list_of_dicts(b.get("factories", []))
+        obs.stray = _checked_entries(b.get("stray", []))
+        obs.factories = _checked_entries(b.get("factories", []))
         obs.handle = _handle(b.get("handle"))
-        for r in _list_of_dicts(b.get("runs", [])):
+        for r in _checked_entries(b.get("runs", [])):
             run = Run(error=error_facts(r.get("error")) if isinstance(r.get("error"), dict) else None)
             if "y" in r:
                 run.y = _tensor_out(r["y"], t)

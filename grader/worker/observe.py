@@ -84,18 +84,6 @@ def plain_tensor_attrs(m: nn.Module, reading: Reading | None = None) -> list[tup
     return out
 
 
-def plain_tensor_names(m: nn.Module) -> list[str]:
-    """The names of ``plain_tensor_attrs`` (empty when the module cannot even be walked)."""
-    names, _ = _try(lambda: [n for n, _ in plain_tensor_attrs(m)], [])
-    return names
-
-
-def has_lazy(m: nn.Module) -> bool:
-    """Whether ``m`` has an uninitialized (lazy) parameter or buffer (True when it cannot tell)."""
-    found, err = _try(lambda: any(is_lazy(t) for t in [*m.parameters(), *m.buffers()]), True)
-    return bool(found) or err is not None
-
-
 # nn.Module's own bookkeeping (``_modules``, ``_parameters``, hook dicts…), never a student's list.
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
 

@@ -193,14 +193,13 @@ class Session:
             return out
         # Always, whatever ``before`` asks: the module as the hook returned it, before the grader
         # runs anything of it (``.to()`` runs the class's ``_apply``, a forward its ``forward``).
+        # Its ``tensor_attrs``: constant tensors kept as plain attributes, as the hook built the
+        # module (a forward may stash more), judged device-free by the structure checks.
         out["before"] = observe.summarize(m)
-        # Constant tensors kept as plain attributes, as the hook built the module (a forward may
-        # stash more): judged device-free by the structure checks.
-        out["plain_tensors"] = observe.plain_tensor_names(m)
         special = self._special(tensors)
         # The warm-up forward gives lazy layers their shapes before the transplant; an eager
         # module needs none (a wrong layer size then shows in the transplant, by name and shape).
-        for x in (req.get("warmup") or []) if observe.has_lazy(m) else []:
+        for x in (req.get("warmup") or []) if out["before"]["lazy"] else []:
             try:
                 with torch.no_grad():
                     m(decode(x, tensors, special))
