@@ -148,9 +148,7 @@ def workflow(
         env_name=f"{step_id.upper()}_RESULTS",
         submission=shlex.quote(submission),
         assignment=f" --assignment {shlex.quote(assignment_path)}" if assignment_path else "",
-        env="".join(f"      {k}: {json.dumps(v)}\n" for k, v in selection.items()).join(("    env:\n", ""))
-        if selection
-        else "",
+        env="    env:\n" + "".join(f"      {k}: {json.dumps(v)}\n" for k, v in selection.items()) if selection else "",
     )
     if output == "-":
         click.echo(text, nl=False)

@@ -83,14 +83,14 @@ def _write_outputs(
 def _summary(entries) -> str:
     import statistics
 
-    from ..reports.class_report import default_title
+    from ..reports.class_report import assignment_names
     from ..reports.gradebook import GRADED, GRADING_ERROR, NOT_ATTEMPTED, NOTHING_FOUND, TIMED_OUT
 
     statuses = [e.status for e in entries]
     pct = [e.percent for e in entries if e.percent is not None and e.submitted]
     mean = f"; mean {statistics.fmean(pct):.1f} % of those who handed something in" if pct else ""
-    title = default_title(entries)
-    name = f"{title.removesuffix(': class report')}: " if title != "Class report" else ""
+    names = assignment_names(entries)
+    name = f"{names}: " if names else ""
     return (
         f"{name}{len(entries)} submissions: {statuses.count(GRADED)} graded, "
         f"{statuses.count(NOT_ATTEMPTED)} not attempted, {statuses.count(NOTHING_FOUND)} nothing found, "

@@ -132,7 +132,7 @@ def build(assignment_file, output, installs, torch_spec, torch_index):
             _, pm, _ = load_assigned_course(assignment_file)
             files["assignment.toml"] = _assignment_text(assignment_file)
             base = assignment_file.resolve().parent
-            run_args = " --assignment /autograder/source/assignment.toml"
+            run_args = f" --assignment {SOURCE}/assignment.toml"
         else:
             pm = get_plugin_manager()
     except (AssignmentError, PluginError) as e:

@@ -58,12 +58,13 @@ def init(directory, plugins, assignment_file, force, notebook):
     """Write a starter submission into DIRECTORY: one stub per hook (every loaded section's, or
     the assignment's), raising NotImplementedError, with the task statement as its docstring
     (--notebook: as one notebook)."""
-    from ..trusted.starter import NOTEBOOK, starter_files, starter_notebook
+    from ..trusted.starter import NOTEBOOK, starter_files, starter_notebook, starter_sections
 
     course, hooks = _starter_course(list(plugins), assignment_file)
-    files = starter_files(course, hooks)
-    if files and notebook:
-        files = {NOTEBOOK: starter_notebook(course, hooks=hooks)}
+    if notebook:
+        files = {NOTEBOOK: starter_notebook(course, hooks=hooks)} if starter_sections(course, hooks) else {}
+    else:
+        files = starter_files(course, hooks)
     if not files:
         raise Failure("nothing to write: no exercise is selected", EXIT_USAGE)
     existing = [directory / name for name in files if (directory / name).exists()]
@@ -81,16 +82,13 @@ def _starter_course(plugins: list[str], assignment_file: Path | None):
     loaded (entry points, the assignment's ``plugins``, ``--plugin``) and the assignment's
     selection, its names checked against the course."""
     from ..plugins import PluginError, get_plugin_manager
-    from ..trusted.assignment import AssignmentError, load_assignment
+    from ..trusted.assignment import AssignmentError, load_assigned_course
     from ..trusted.course import load_course
 
     try:
-        assignment = load_assignment(assignment_file) if assignment_file is not None else None
-        pm = get_plugin_manager(plugins, assignment=assignment.plugins if assignment else ())
-        course = load_course(pm)
-        if assignment is None:
-            return course, None
-        assignment.validate_against(course)
+        if assignment_file is None:
+            return load_course(get_plugin_manager(plugins)), None
+        assignment, _, course = load_assigned_course(assignment_file, check_names=False, extra=plugins)
         return course, assignment.selection(course)
     except (AssignmentError, PluginError) as e:
         raise Failure(str(e), EXIT_USAGE) from None

@@ -101,10 +101,15 @@ def histogram(percents: list[float], bins: int = 10) -> list[int]:
     return counts
 
 
+def assignment_names(entries: list[Entry]) -> str:
+    """The assignment's name (the names, when the results come from several; empty if none)."""
+    return " / ".join(sorted({e.assignment for e in entries} - {""}))
+
+
 def default_title(entries: list[Entry]) -> str:
-    """The assignment's name (the names, when the results come from several), else "Class report"."""
-    names = sorted({e.assignment for e in entries} - {""})
-    return f"{' / '.join(names)}: class report" if names else "Class report"
+    """The assignment's name (``assignment_names``) with ": class report", else "Class report"."""
+    names = assignment_names(entries)
+    return f"{names}: class report" if names else "Class report"
 
 
 def render(entries: list[Entry], title: str | None = None, html_path: str | Path | None = None) -> str:

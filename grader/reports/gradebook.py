@@ -35,7 +35,6 @@ STATUSES = (GRADED, NOT_ATTEMPTED, NOTHING_FOUND, TIMED_OUT, GRADING_ERROR)
 NOT_SUBMITTED = (NOT_ATTEMPTED, NOTHING_FOUND)
 FIXED = ["student", "status", "score", "max_score", "percent"]
 TRAILING = ["detail", "seed", "submission", "assignment"]
-CHECK_STATUS = {"passed": "passed", "failed": "failed", "error": "error", "skipped": "skipped"}
 RESULT_FILE = "result.json"  # a batch's result file (grader.trusted.batch.results)
 FEEDBACK = (("text", ".txt"), ("markdown", ".md"))  # feedback formats a row links to, in this order
 
@@ -121,10 +120,9 @@ def _nothing_attempted(result: dict) -> bool:
 
 
 def check_status(check: Check) -> str:
-    """A folded check's status as the per-check table writes it."""
-    if check.not_attempted:
-        return NOT_ATTEMPTED
-    return CHECK_STATUS.get(check.status, check.status)
+    """A folded check's status as the per-check table writes it (passed, failed, error,
+    skipped; or not attempted)."""
+    return NOT_ATTEMPTED if check.not_attempted else check.status
 
 
 # -- reading results ----------------------------------------------------------------------------

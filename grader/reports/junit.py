@@ -27,10 +27,6 @@ def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0][:200]
 
 
-def _text(value: object) -> str:
-    return sanitize.text(value)
-
-
 def render(result: dict, options: ReportOptions) -> bytes:
     sections = result.get("sections", {})
     root = ET.Element("testsuites", name=f"grader: {sanitize.name(result.get('submission', ''), 1000)}")
@@ -53,7 +49,7 @@ def render(result: dict, options: ReportOptions) -> bytes:
     if result.get("grading_error"):
         # Nothing was graded: one erroring case says why, so CI does not show a green empty run.
         case = ET.SubElement(run, "testcase", name="grading", classname="grader", time="0")
-        reason = _text(result["grading_error"])
+        reason = sanitize.text(result["grading_error"])
         el = ET.SubElement(case, "error", message=_first_line(reason), type="grading_error")
         el.text = reason
         run.set("tests", "1")
@@ -87,9 +83,9 @@ def render(result: dict, options: ReportOptions) -> bytes:
                 if c["status"] == "passed":
                     continue
                 shown = shows_details(c.get("visibility", "visible"), options)
-                text = _text(c["message"]) if shown else withheld(c.get("visibility", ""))
+                text = sanitize.text(c["message"]) if shown else withheld(c.get("visibility", ""))
                 if shown and c.get("hint"):
-                    text += f"\nhint: {_text(c['hint'])}"
+                    text += f"\nhint: {sanitize.text(c['hint'])}"
                 if c["status"] == "skipped":
                     counts["skipped"] += 1
                     ET.SubElement(case, "skipped", message=_first_line(text))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import math
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,17 +193,19 @@ def load_assignment(path: str | Path) -> Assignment:
     return parse_assignment(data, path)
 
 
-def load_assigned_course(path: str | Path, check_names: bool = True) -> tuple[Assignment, Any, Any]:
-    """The assignment file at ``path``, the plugin manager it makes (entry points, then its
-    ``plugins``) and the course they load, with every name of the file validated against that
-    course: ``(assignment, pm, course)``. ``check_names`` also validates the check names of
-    ``[points]`` and ``[visibility]``, which collects the checks (pytest, torch). Raises
-    ``AssignmentError`` and ``grader.plugins.PluginError``."""
+def load_assigned_course(
+    path: str | Path, check_names: bool = True, extra: Iterable[str] = ()
+) -> tuple[Assignment, Any, Any]:
+    """The assignment file at ``path``, the plugin manager it makes (entry points, its
+    ``plugins``, then ``extra``) and the course they load, with every name of the file validated
+    against that course: ``(assignment, pm, course)``. ``check_names`` also validates the check
+    names of ``[points]`` and ``[visibility]``, which collects the checks (pytest, torch).
+    Raises ``AssignmentError`` and ``grader.plugins.PluginError``."""
     from ..plugins import get_plugin_manager
     from .course import load_course
 
     assignment = load_assignment(path)
-    pm = get_plugin_manager(assignment=assignment.plugins)
+    pm = get_plugin_manager(list(extra), assignment=assignment.plugins)
     course = load_course(pm)
     keys = None
     if check_names:
