@@ -54,15 +54,9 @@ class Session:
         self.settings = settings or Settings()
         self.process: GradingProcess | None = None
         self.logs: Path | None = None  # the process's log and temporary files
-        self.ready = False
         self.deadline = DEFAULT_DEADLINE
         self.jobs = itertools.count(1)
-        self.started_at = 0.0
         atexit.register(self.close)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None
 
     def start(self) -> None:
         """Start the grading process unless it runs already; returns at once (it gets ready while
@@ -71,8 +65,6 @@ class Session:
             return
         sweep(Path(tempfile.gettempdir()))
         self.logs = Path(tempfile.mkdtemp(prefix=f"{LOGS}{os.getpid()}-"))
-        self.ready = False
-        self.started_at = time.monotonic()
         try:
             self.process = GradingProcess(self.settings, next(_numbers), self.logs)
         except OSError as e:
@@ -106,11 +98,11 @@ class Session:
     def _answer(self, p: GradingProcess, i: int, since: float) -> dict:
         while True:
             now = time.monotonic()
-            if self.ready:
+            if p.ready:
                 left = since + self.deadline - now
                 late = f"grading took longer than {self.deadline:g} s"
             else:
-                left = self.started_at + STARTUP_DEADLINE - now
+                left = p.since + STARTUP_DEADLINE - now  # ``since``: its start (a kernel's never changes)
                 late = f"the grading process did not start within {STARTUP_DEADLINE:g} s"
             if left <= 0:
                 raise GradingUnavailable(late + "; it was stopped")
@@ -127,7 +119,7 @@ class Session:
                 if event == protocol.FATAL:
                     raise GradingUnavailable(f"the grader cannot start: {_text(message.get('message'))}")
                 if event == protocol.READY:
-                    self.ready = True
+                    p.ready = True
                     deadline = message.get("deadline")
                     if isinstance(deadline, (int, float)) and not isinstance(deadline, bool) and deadline > 0:
                         self.deadline = float(deadline)
@@ -149,7 +141,6 @@ class Session:
     def stop(self) -> None:
         """Kill the grading process (it, its worker template and their workers), if any."""
         p, self.process = self.process, None
-        self.ready = False
         if p is not None:
             p.kill()
         self._remove_logs()

@@ -45,8 +45,9 @@ NOT_SEALED = ("template", "confine", "startup", "precision")
 # rebind for its own reasons (``sys.path = [...]``).
 FREE = {(sys, "path"), (sys, "stdout"), (sys, "stderr"), (sys, "stdin"), (sys, "argv")}
 # Tables the probe code fills while the submission is imported (a notebook's compiled cells ->
-# their places, for messages): sealed as bindings, not item by item.
-GROWING = ("loader.CELL_FILES",)
+# their places, for messages) or while a seal is taken (the dotted names read from the probe
+# code): sealed as bindings, not item by item.
+GROWING = ("loader.CELL_FILES", "seal._CHAINS")
 # Builtins a submission may rebind without touching the probe code.
 FREE_BUILTINS = ("print", "input", "help", "_", "exit", "quit", "copyright", "credits", "license")
 # Classes whose instances the probe code reads (parameters, buffers, storages): every attribute
@@ -123,17 +124,15 @@ def prepare() -> None:
     take()
 
 
-def _chains(code: types.CodeType, into: set[tuple[str, ...]]) -> None:
+def _chains(code: types.CodeType) -> frozenset[tuple[str, ...]]:
     """The dotted names the code looks up from its globals or builtins, as written:
-    ``torch.optim.SGD`` is ``("torch", "optim", "SGD")``."""
+    ``torch.optim.SGD`` is ``("torch", "optim", "SGD")``. Read once per code object."""
     known = _CHAINS.get(id(code))
-    if known is not None:
-        into.update(known)
-        return
-    found: set[tuple[str, ...]] = set()
-    _chains_of(code, found)
-    _CHAINS[id(code)] = frozenset(found)
-    into.update(found)
+    if known is None:
+        found: set[tuple[str, ...]] = set()
+        _chains_of(code, found)
+        known = _CHAINS[id(code)] = frozenset(found)
+    return known
 
 
 def _chains_of(code: types.CodeType, into: set[tuple[str, ...]]) -> None:
@@ -181,13 +180,12 @@ class _Taker:
             except ValueError:  # an empty cell: a name the function binds later
                 pass
         _names(fn.__code__, self.names)
-        found: set[tuple[str, ...]] = set()
-        _chains(fn.__code__, found)
+        found = _chains(fn.__code__)
         self.globals[id(fn.__globals__)] = fn.__globals__
         self.chains.update((id(fn.__globals__), chain) for chain in found)
 
     def container(self, label: str, value: object) -> None:
-        if value is _CHAINS or label in GROWING:
+        if label in GROWING:
             return  # read by ``take`` only, before any student code runs; or filled while importing
         if type(value) is dict:
             self.records.append(("keys", label, value, frozenset(value)))

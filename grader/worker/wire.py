@@ -106,7 +106,7 @@ def recv(
     body is read (``FrameTooLarge``); the stream is then out of step, so the reader must drop
     the peer. Raises only ``ChannelError`` (see ``parse``)."""
     n_json, n_blob = HEADER.unpack(_read_exact(sock, HEADER.size, deadline))
-    limit = min(max_json + max_blob, max_size if max_size is not None else max_json + max_blob)
+    limit = max_json + max_blob if max_size is None else min(max_size, max_json + max_blob)
     if n_json > max_json or n_blob > max_blob or n_json + n_blob > limit:
         raise FrameTooLarge(n_json + n_blob, limit)
     data = _read_exact(sock, n_json, deadline)

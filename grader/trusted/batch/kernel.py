@@ -52,14 +52,14 @@ def read_job(grader: Grader, job: dict) -> Job:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) >= MAX_SEED):
         raise Refused("--seed takes a whole number")
     hooks = _hooks(grader, job.get("hooks"))
-    sources = Sources.from_cells(file, cells)
     # With an assignment, its exercises only (``grader run --assignment`` grades no other); the
     # grader's selection is empty without one.
     assigned = grader.selection
+    outside = [h for h in hooks if assigned and h not in assigned]
+    if outside:
+        raise Refused(f"`{outside[0]}` is not part of this assignment; its exercises: {', '.join(assigned)}")
+    sources = Sources.from_cells(file, cells)
     try:
-        outside = [h for h in hooks if assigned and h not in assigned]
-        if outside:
-            raise Refused(f"`{outside[0]}` is not part of this assignment; its exercises: {', '.join(assigned)}")
         if not hooks:
             hooks = [h for h in defined_hooks(grader, sources) if not assigned or h in assigned]
             if not hooks:
