@@ -607,6 +607,7 @@ def test_each_steps_into_the_single_folder_of_a_zipped_submission(tmp_path):
         "dan/solution.py": "",
         "dan/extra/more.py": "",
         "erin/hw/README.md": "",
+        "fay/hw/Work.IPYNB": "",  # a notebook whatever the case of its suffix, as Sources reads it
     }
     for rel, text in layout.items():
         (tmp_path / "class" / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -615,6 +616,7 @@ def test_each_steps_into_the_single_folder_of_a_zipped_submission(tmp_path):
     got = {s.name: (s.path.relative_to(tmp_path / "class").as_posix(), s.note) for s in subs}
     assert got["alice"] == ("alice/hw3", "graded `hw3/`, the single folder in alice/ (a zipped folder)")
     assert got["bob"][0] == "bob/hw" and "`hw/`" in got["bob"][1]
+    assert got["fay"][0] == "fay/hw"
     assert {n: got[n] for n in ("carol", "dan", "erin")} == {
         "carol": ("carol", ""),
         "dan": ("dan", ""),

@@ -24,8 +24,7 @@ def holds_code(path: Path) -> bool:
     """Whether the folder ``path`` holds code at its top level: a ``.py`` file, a notebook or
     Markdown notes (a README is documentation, not code)."""
     return any(
-        p.is_file() and p.suffix in (".py", ".ipynb", ".md") and not p.name.lower().startswith("readme")
-        for p in path.iterdir()
+        p.is_file() and is_submission(p) is None and not p.name.lower().startswith("readme") for p in path.iterdir()
     )
 
 
@@ -54,14 +53,13 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
     not the inner folder's; a file's without its suffix), made unique with a numeric suffix.
     Raises ``BatchError`` (usage) for a path that is not a submission, or when there is nothing
     to grade."""
-    found: list[Path] = []
-    inner: dict[int, Path] = {}  # index in found -> the single folder graded instead
+    found: list[tuple[Path, Path | None]] = []  # each path, and the single folder graded instead
     notes: list[str] = []
     for p in paths:
         problem = is_submission(Path(p))
         if problem:
             raise BatchError(problem, usage=True)
-        found.append(Path(p))
+        found.append((Path(p), None))
     for d in each:
         d = Path(d)
         if not d.is_dir():
@@ -70,19 +68,16 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
             if entry.name.startswith((".", "__")):
                 continue
             if entry.is_dir():
-                folder = single_folder(entry)
-                if folder is not None:
-                    inner[len(found)] = folder
-                found.append(entry)
+                found.append((entry, single_folder(entry)))
             elif is_submission(entry) is None and not entry.name.lower().startswith("readme"):
-                found.append(entry)
+                found.append((entry, None))
             else:
                 notes.append(f"{entry}: not a submission (a directory, or a .py, .ipynb or .md file), left out")
     if not found:
         raise BatchError("no submissions to grade", usage=True)
     subs: list[Submission] = []
     used: set[str] = set()
-    for i, path in enumerate(found):
+    for path, folder in found:
         resolved = path.resolve()
         base = _safe_name(resolved.name if resolved.is_dir() else resolved.stem)
         name, n = base, 1
@@ -90,9 +85,9 @@ def collect(paths: Iterable[Path], each: Iterable[Path] = ()) -> tuple[list[Subm
             n += 1
             name = f"{base}-{n}"
         used.add(name)
-        if i in inner:
-            note = f"graded `{inner[i].name}/`, the single folder in {path.name}/ (a zipped folder)"
-            subs.append(Submission(name, inner[i], note))
+        if folder is not None:
+            note = f"graded `{folder.name}/`, the single folder in {path.name}/ (a zipped folder)"
+            subs.append(Submission(name, folder, note))
         else:
             subs.append(Submission(name, path))
     return subs, notes
