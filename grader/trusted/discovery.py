@@ -270,9 +270,7 @@ class Discovery:
             d.frameworks = dict(sources.frameworks)
             d.syntax_errors = list(sources.syntax_errors)
             for f in sources.files:
-                d.places[f.module] = {
-                    name: (f.cell_of[name], str(where)) for name, where in f.definitions.items() if name in f.cell_of
-                }
+                d.places[f.module] = {name: where for name, where in f.definitions.items() if where is not None}
                 if f.error:
                     unreadable.append((f.module, f.file, f.error))
                 if f.kind in ("notebook", "notes"):

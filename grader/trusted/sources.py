@@ -47,19 +47,18 @@ FILE_FORMS = ".py, .ipynb or .md"
 class SourceFile:
     """One source of a submission. ``module``: the name the worker imports it under;
     ``file``: its name as the student knows it; ``kind``: module, package, notebook or notes;
-    ``definitions``: top-level ``def``/``class`` names and where each is (``cell 7``,
-    ``line 12``; None in a module) and ``cell_of`` the number of the code cell defining each
-    (from 1, as ``code_cells`` numbers them); ``cells``: a notebook's or notes file's code
-    cells; ``error``: why it could not be read (it is not handed to the worker)."""
+    ``definitions``: top-level ``def``/``class`` names, each with the number of the code cell
+    defining it (from 1, as ``code_cells`` numbers them) and where that is (``cell 7``,
+    ``line 12``), None in a module; ``cells``: a notebook's or notes file's code cells;
+    ``error``: why it could not be read (it is not handed to the worker)."""
 
     module: str
     file: str
     kind: str
-    definitions: dict[str, str | None] = field(default_factory=dict)
+    definitions: dict[str, tuple[int, str] | None] = field(default_factory=dict)
     cells: list[CodeCell] | None = None
     error: str | None = None
     assigned: set[str] = field(default_factory=set)  # names bound at the top level otherwise
-    cell_of: dict[str, int] = field(default_factory=dict)
     frameworks: list[str] = field(default_factory=list)  # other frameworks it imports (``FRAMEWORKS``)
     syntax_errors: list[dict] = field(default_factory=list)  # ``syntax_error``'s of what does not parse
 
@@ -314,8 +313,7 @@ def _read_cells(source: SourceFile, cells: list[CodeCell]) -> None:
         except SyntaxError as e:
             for name in scan_definitions(code.encode()):
                 source.definitions.pop(name, None)
-                source.definitions[name] = place or f"line {cell.first_line + (e.lineno or 1) - 1}"
-                source.cell_of[name] = n
+                source.definitions[name] = (n, place or f"line {cell.first_line + (e.lineno or 1) - 1}")
             if not place and isinstance(e.lineno, int):
                 e.lineno += cell.first_line - 1
             source.syntax_errors.append(syntax_error(e, f"{source.file}, {place}" if place else source.file))
@@ -325,8 +323,7 @@ def _read_cells(source: SourceFile, cells: list[CodeCell]) -> None:
         defs, assigned = _top_level(tree)
         for node in defs:
             source.definitions.pop(node.name, None)  # the last definition is the one that stays
-            source.definitions[node.name] = cell.label if cell.label else f"line {cell.first_line + node.lineno - 1}"
-            source.cell_of[node.name] = n
+            source.definitions[node.name] = (n, place or f"line {cell.first_line + node.lineno - 1}")
         source.assigned |= assigned
         source.frameworks += [f for f in frameworks_imported(tree) if f not in source.frameworks]
 
