@@ -24,7 +24,6 @@ from ..atomic import atomic_write
 from . import EXIT_USAGE, Failure, main
 from .install import TORCH_INDEX, torch_requirement
 
-SKIP_PARTS = {"__pycache__", ".git", ".pytest_cache", ".mypy_cache"}
 SOURCE = "/autograder/source"  # where Gradescope unpacks the zip
 # Fixed timestamps: the same inputs give the same zip, byte for byte.
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
@@ -291,7 +290,8 @@ def _source_tree() -> Path | None:
 def _source_files(root: Path) -> list[tuple[str, bytes]]:
     """pyproject.toml, setup.py, the README and the packages they install: the top-level folders
     holding an ``__init__.py`` (the harness, and the course content setup.py installs under its
-    namespace)."""
+    namespace), less caches and build outputs (``plugin_sources.tree_files``)."""
+    from ..plugin_sources import tree_files
     from ..trusted.assignment import tomllib
 
     meta = tomllib.loads((root / "pyproject.toml").read_text())
@@ -303,10 +303,7 @@ def _source_files(root: Path) -> list[tuple[str, bytes]]:
         out.append((readme, path.read_bytes() if path.is_file() else b"# grader\n"))
     tops = sorted(p for p in root.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
     for top in tops:
-        for path in sorted(top.rglob("*")):
-            rel = path.relative_to(root)
-            if path.is_file() and not SKIP_PARTS.intersection(rel.parts) and path.suffix not in (".pyc", ".pyo"):
-                out.append((rel.as_posix(), path.read_bytes()))
+        out += [(f"{top.name}/{name}", path.read_bytes()) for name, path in tree_files(top)]
     return out
 
 
