@@ -235,16 +235,12 @@ def cold_run(
     return out, cpus, result, imports
 
 
-def notebook_of(submission: Path, path: Path) -> Path:
-    """The submission's modules as one notebook: a heading per module, a cell per top-level
-    ``def``/``class`` (with the comments above it), and a cell with a 10 MB stored output."""
+def code_cells_of(submission: Path) -> dict[str, list[str]]:
+    """The submission's modules cut into cells: per module, a cell per top-level ``def``/``class``
+    (with the comments above it), in one namespace."""
     import ast
-    import base64
 
-    import nbformat
-    from nbformat import v4
-
-    cells = []
+    out = {}
     for module in sorted(submission.glob("*.py")):
         if module.name == "__init__.py":
             continue
@@ -263,9 +259,22 @@ def notebook_of(submission: Path, path: Path) -> Path:
                 while start > 0 and lines[start - 1].startswith("#"):
                     start -= 1
                 starts.append(start)
-        cells.append(v4.new_markdown_cell(f"## {module.stem}"))
-        for a, b in zip(starts, [*starts[1:], len(lines)]):
-            cells.append(v4.new_code_cell("\n".join(lines[a:b]).strip()))
+        out[module.stem] = ["\n".join(lines[a:b]).strip() for a, b in zip(starts, [*starts[1:], len(lines)])]
+    return out
+
+
+def notebook_of(submission: Path, path: Path) -> Path:
+    """The submission's modules as one notebook: a heading per module, its cells
+    (``code_cells_of``), and a cell with a 10 MB stored output."""
+    import base64
+
+    import nbformat
+    from nbformat import v4
+
+    cells = []
+    for stem, sources in code_cells_of(submission).items():
+        cells.append(v4.new_markdown_cell(f"## {stem}"))
+        cells += [v4.new_code_cell(source) for source in sources]
     figure = v4.new_code_cell("print('a figure')")
     figure.outputs = [
         v4.new_output("display_data", data={"image/png": base64.b64encode(os.urandom(7_500_000)).decode()})
@@ -314,12 +323,10 @@ def kernel_run(submission: Path, repeat: int, tmp: Path) -> dict[str, list[float
     """``%grade`` in fresh python3 kernels (None where jupyter_client or ipykernel is missing):
     wall time of each execute request, from sending it to the kernel's reply."""
     try:
-        import nbformat
         from jupyter_client.manager import start_new_kernel
     except ImportError:
         return None
-    notebook = nbformat.read(notebook_of(submission, tmp / "chapter.ipynb"), 4)
-    chapter = [c.source for c in notebook.cells if c.cell_type == "code"]
+    chapter = [cell for cells in code_cells_of(submission).values() for cell in cells]
     out: dict[str, list[float]] = {"first": [], "first_after_15s": [], "repeated": [], "chapter": []}
     env = {**os.environ, "IPYTHONDIR": str(tmp / "ipython")}
     for _ in range(repeat):
