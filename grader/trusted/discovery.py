@@ -149,7 +149,7 @@ def framework_hint(err: dict, imported: str | None = None) -> str | None:
 
 
 def _str(value: Any, limit: int = NAME_LIMIT) -> str:
-    return sanitize.name(value if isinstance(value, str) else str(value), limit)
+    return sanitize.name(value, limit)
 
 
 def error_facts(value: Any) -> dict | None:

@@ -97,6 +97,8 @@ def _leading_norm_hint(obs: ModuleObservation, case: ModuleCase, known: list) ->
     """The hint of the normalization (``norm="ortho"``, ``"forward"``) whose leading ``n // 2``
     coefficients every output that arrived reproduces, whatever else it keeps."""
     for variant, hint in known:
+        if hint not in NORM_HINTS.values():
+            continue
         seen = False
         for i, run in enumerate(obs.runs):
             if not isinstance(run.y, TensorOut) or not run.y.value.is_complex() or run.y.value.ndim == 0:
@@ -106,7 +108,7 @@ def _leading_norm_hint(obs: ModuleObservation, case: ModuleCase, known: list) ->
                 break
             seen = True
         else:
-            if seen and hint in NORM_HINTS.values():
+            if seen:
                 return hint
     return None
 
